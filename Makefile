@@ -1,0 +1,21 @@
+# The two commands at the top of README.md. Both install what they need first.
+PYTHON := .venv/bin/python
+
+.PHONY: bootstrap drill test lint bench
+
+bootstrap:
+	@scripts/bootstrap
+
+drill: bootstrap
+	$(PYTHON) -m drill
+
+test: bootstrap lint
+	$(PYTHON) -m pytest
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+
+bench: bootstrap
+	$(PYTHON) -m bench.startup

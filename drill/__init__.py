@@ -1,0 +1,1 @@
+"""The reliability drill: the main job, run by `make drill` (README)."""

@@ -1,0 +1,1 @@
+"""pytest plugins: they declare options and markers and wire fixtures; the work lives elsewhere."""

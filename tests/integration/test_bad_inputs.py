@@ -1,0 +1,127 @@
+"""Bad input stops the run with one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.lifecycle.ports import PortAllocator
+
+pytestmark = pytest.mark.integration
+
+PLUGINS = 'pytest_plugins = ["plugins.target", "fixtures.services"]'
+USES_REDIS = "def test_uses_redis(redis):\n    assert redis.port > 0\n"
+
+
+@pytest.fixture
+def harness(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(PLUGINS)
+    pytester.makeini("[pytest]\nmarkers =\n    destructive: destroys things\n")
+    return pytester
+
+
+def assert_one_clear_line(result: pytest.RunResult, *fragments: str) -> None:
+    text = "\n".join(result.outlines + result.errlines)
+    assert "Traceback" not in text
+    lines = [line for line in text.splitlines() if all(f in line for f in fragments)]
+    assert len(lines) == 1, f"expected one line with {fragments}, got:\n{text}"
+
+
+def profile(harness: pytest.Pytester, body: str) -> str:
+    return str(harness.makefile(".toml", profile=f'[target]\nname = "staging"\n{body}'))
+
+
+def test_malformed_toml(harness: pytest.Pytester) -> None:
+    path = harness.makefile(".toml", profile="[target\nname = 'x'")
+    result = harness.runpytest_subprocess("--target", str(path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", str(path), "is not valid TOML")
+
+
+def test_unknown_key(harness: pytest.Pytester) -> None:
+    path = profile(harness, "[slo]\np95_secs = 1.5\n")
+    result = harness.runpytest_subprocess("--target", path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", path, "'slo.p95_secs' is unknown", "p95_seconds")
+
+
+def test_missing_secret(harness: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HARNESS_TEST_PG_PASSWORD", raising=False)
+    path = profile(
+        harness,
+        '[services.postgres]\ndsn = "postgresql://app@127.0.0.1/app"\n'
+        'password = "${HARNESS_TEST_PG_PASSWORD}"\n',
+    )
+    result = harness.runpytest_subprocess("--target", path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(
+        result, "ERROR:", "services.postgres.password", "HARNESS_TEST_PG_PASSWORD"
+    )
+
+
+def test_profile_from_environment_variable(
+    harness: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = profile(harness, "[slo]\nbogus = 1\n")
+    monkeypatch.setenv("RELIABILITY_TARGET", path)
+    result = harness.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", "'slo.bogus' is unknown")
+
+
+def test_unknown_backend(harness: pytest.Pytester) -> None:
+    result = harness.runpytest_subprocess("--backend", "kubernetes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", "'kubernetes'", "auto, containers, native")
+
+
+def test_unreachable_external_service(harness: pytest.Pytester) -> None:
+    closed_port = PortAllocator().reserve()  # free: nothing listens there
+    path = profile(harness, f'[services.redis]\nurl = "redis://127.0.0.1:{closed_port}/0"\n')
+    harness.makepyfile(USES_REDIS)
+    result = harness.runpytest_subprocess("--target", path)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1)
+    assert_one_clear_line(result, f"redis at redis://127.0.0.1:{closed_port}/0", "is unreachable")
+
+
+def test_service_missing_from_profile_skips_naming_the_key(harness: pytest.Pytester) -> None:
+    path = profile(harness, "")
+    harness.makepyfile(USES_REDIS)
+    result = harness.runpytest_subprocess("--target", path, "-rs")
+    result.assert_outcomes(skipped=1)
+    assert_one_clear_line(result, "SKIPPED", "has no [services.redis]")
+
+
+def test_missing_binary(harness: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    harness.makepyfile(USES_REDIS)
+    result = harness.runpytest_subprocess("--backend", "native")
+    result.assert_outcomes(errors=1)
+    assert_one_clear_line(result, "redis-server not found on PATH", "make bootstrap")
+
+
+def test_unknown_marker(harness: pytest.Pytester) -> None:
+    harness.makepyfile("import pytest\n@pytest.mark.destructiv\ndef test_x():\n    pass\n")
+    result = harness.runpytest_subprocess("--strict-markers")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    text = "\n".join(result.outlines + result.errlines)
+    assert "'destructiv' not found in `markers` configuration option" in text
+    assert "Traceback" not in text
+
+
+DESTRUCTIVE_TEST = "import pytest\n@pytest.mark.destructive\ndef test_kills():\n    pass\n"
+
+
+def test_destructive_refused_on_shared_target(harness: pytest.Pytester) -> None:
+    path = profile(harness, "")
+    harness.makepyfile(DESTRUCTIVE_TEST)
+    result = harness.runpytest_subprocess("--target", path, "-rs")
+    result.assert_outcomes(skipped=1)
+    assert_one_clear_line(result, "destructive test refused", "destructive = true")
+
+
+def test_destructive_allowed_when_profile_opts_in(harness: pytest.Pytester) -> None:
+    path = str(harness.makefile(".toml", profile='[target]\nname = "lab"\ndestructive = true\n'))
+    harness.makepyfile(DESTRUCTIVE_TEST)
+    result = harness.runpytest_subprocess("--target", path)
+    result.assert_outcomes(passed=1)

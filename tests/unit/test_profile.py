@@ -1,0 +1,140 @@
+"""Target profiles: the contract of design section 5, and every way a profile can be wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.errors import ProfileError
+from fixtures.profile import Slo, load_profile
+
+STAGING = """
+[target]
+name = "staging"
+destructive = false
+
+[slo]
+p95_seconds = 1.2
+rpo_seconds = 120
+
+[services.api]
+url = "https://api.staging.example"
+[services.postgres]
+dsn = "postgresql://app@db.staging.example:5432/app"
+password = "${PG_PASSWORD}"
+[services.toxiproxy]
+url = "http://toxiproxy.staging.example:8474"
+proxies = { postgres = "pg-main" }
+[services.s3]
+endpoint_url = "https://s3.example"
+bucket = "wal-archive"
+secret_access_key = "${S3_SECRET}"
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "profile.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PG_PASSWORD", "pg-s3cret")
+    monkeypatch.setenv("S3_SECRET", "s3-s3cret")
+
+
+def test_local_is_built_in_and_allows_destructive_tests() -> None:
+    profile = load_profile("local")
+    assert profile.is_local
+    assert profile.destructive
+    assert profile.slo == Slo(p95_seconds=1.5, error_rate=0.01, rpo_seconds=300, rto_seconds=3600)
+
+
+@pytest.mark.usefixtures("secrets")
+def test_file_profile_reads_every_section(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, STAGING))
+    assert profile.name == "staging"
+    assert not profile.is_local
+    assert not profile.destructive
+    assert profile.slo.p95_seconds == 1.2
+    assert profile.slo.rpo_seconds == 120
+    assert profile.slo.error_rate == 0.01  # defaults survive for keys not given
+    assert profile.services["postgres"]["password"] == "pg-s3cret"
+    assert profile.services["toxiproxy"]["proxies"]["postgres"] == "pg-main"
+    assert "redis" not in profile.services
+
+
+@pytest.mark.usefixtures("secrets")
+def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, STAGING))
+    assert profile.secrets == {"pg-s3cret", "s3-s3cret"}
+    assert "pg-s3cret" not in repr(profile.slo)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[target\nname = 'x'", "is not valid TOML"),
+        ("[slo]\np95_seconds = 1", "key 'target' is required"),
+        ("[target]\ndestructive = true", "key 'target.name' is required"),
+        ("[target]\nname = 'x'\ndestructive = 'yes'", "key 'target.destructive' must be a bool"),
+        ("[target]\nname = 'x'\ncolour = 'red'", "key 'target.colour' is unknown"),
+        ("[target]\nname = 'x'\n[slo]\np95_secs = 1.5", "key 'slo.p95_secs' is unknown"),
+        (
+            "[target]\nname = 'x'\n[slo]\np95_seconds = -1",
+            "key 'slo.p95_seconds' must be a positive",
+        ),
+        ("[target]\nname = 'x'\n[slo]\np95_seconds = 'fast'", "must be a positive number"),
+        ("[target]\nname = 'x'\n[services.mysql]\nurl = 'x'", "key 'services.mysql' is unknown"),
+        (
+            "[target]\nname = 'x'\n[services.redis]\nuri = 'x'",
+            "key 'services.redis.uri' is unknown",
+        ),
+        (
+            "[target]\nname = 'x'\n[services.s3]\nendpoint_url = 'x'",
+            "'services.s3.bucket' is required",
+        ),
+        ("[target]\nname = 'x'\n[services.redis]\nurl = 6379", "must be a string, got int"),
+        ("services = 3\n[target]\nname = 'x'", "key 'services' must be a table"),
+    ],
+)
+def test_malformed_profiles_name_file_key_and_expectation(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ProfileError) as raised:
+        load_profile(path)
+    message = str(raised.value)
+    assert path in message
+    assert expected in message
+    assert "\n" not in message.strip()
+
+
+def test_missing_secret_names_the_variable_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
+    path = write(
+        tmp_path,
+        "[target]\nname='x'\n[services.redis]\nurl='redis://h:1/0'\npassword='${REDIS_PASSWORD}'\n",
+    )
+    with pytest.raises(ProfileError, match=r"services\.redis\.password.*REDIS_PASSWORD"):
+        load_profile(path)
+
+
+def test_empty_secret_is_a_value_not_a_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMPTY_PASSWORD", "")
+    path = write(
+        tmp_path,
+        "[target]\nname='x'\n[services.redis]\nurl='redis://h:1/0'\npassword='${EMPTY_PASSWORD}'\n",
+    )
+    assert load_profile(path).services["redis"]["password"] == ""
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"does not exist.*--target local"):
+        load_profile(str(tmp_path / "nope.toml"))

@@ -1,0 +1,114 @@
+"""A tiny stand-in for the reference target, for the load engine's own tests.
+
+    python -m tests.integration.load_stub PORT
+
+Serves the routes of design section 4 that the load scenarios use, on 127.0.0.1, with a
+per-request delay and an answer status set at run time:
+
+- POST /_control {"delay": seconds, "status": code, "report_factor": x}: set them, and
+  reset the counter; `report_factor` scales what /metrics reports (1 = the truth), so a
+  test can make the server's metrics disagree with what the client measures;
+- GET /_count: {"count": requests served since the last reset (control routes excluded)};
+- GET /metrics: `http_request_duration_seconds` and `intelgraph_query_latency_seconds`
+  histograms (the delay stands in for the database query), as design section 4 names them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+
+import uvicorn
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class Knobs:
+    delay: float = 0.0
+    status: int = 200
+    count: int = 0
+    report_factor: float = 1.0
+
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
+
+
+def template(path: str) -> str:
+    if path.startswith("/entities/"):
+        return "/entities/{id}"
+    if path.startswith("/graph/"):
+        return "/graph/{id}/neighbors"
+    return path
+
+
+def build_app() -> Starlette:
+    knobs = Knobs()
+    registry = CollectorRegistry()
+    http = Histogram(
+        "http_request_duration_seconds",
+        "request duration",
+        ["route", "method", "status"],
+        buckets=BUCKETS,
+        registry=registry,
+    )
+    query = Histogram(
+        "intelgraph_query_latency_seconds",
+        "database query latency",
+        ["database", "operation"],
+        buckets=BUCKETS,
+        registry=registry,
+    )
+
+    async def serve(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        knobs.count += 1
+        if knobs.delay > 0:
+            await asyncio.sleep(knobs.delay)
+        query.labels("neo4j", "stub").observe((time.perf_counter() - started) * knobs.report_factor)
+        code = 201 if request.method == "POST" else 200
+        code = knobs.status if knobs.status >= 400 else code
+        route = template(request.url.path)
+        elapsed = (time.perf_counter() - started) * knobs.report_factor
+        http.labels(route, request.method, str(code)).observe(elapsed)
+        if code >= 400:
+            return JSONResponse({"error": "told to fail"}, status_code=code)
+        return JSONResponse({"id": int(request.path_params.get("id", 1)), "neighbors": []}, code)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    async def control(request: Request) -> JSONResponse:
+        body = await request.json()
+        knobs.delay = float(body.get("delay", 0.0))
+        knobs.status = int(body.get("status", 200))
+        knobs.report_factor = float(body.get("report_factor", 1.0))
+        knobs.count = 0
+        return JSONResponse({"ok": True})
+
+    async def count(_: Request) -> JSONResponse:
+        return JSONResponse({"count": knobs.count})
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/entities/{id:int}", serve),
+            Route("/entities", serve, methods=["POST"]),
+            Route("/graph/{id:int}/neighbors", serve),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            Route("/_control", control, methods=["POST"]),
+            Route("/_count", count),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    uvicorn.run(build_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

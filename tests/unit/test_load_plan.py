@@ -1,0 +1,162 @@
+"""A load plan is checked on construction: one clear line per problem, nothing sent."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from load.errors import LoadPlanError
+from load.plan import LoadPlan, discover_scenarios, is_loopback
+
+BASE = "http://127.0.0.1:8000"
+
+
+def plan(**overrides: Any) -> LoadPlan:
+    values: dict[str, Any] = {
+        "scenario": "entity_query",
+        "base_url": BASE,
+        "users": 10,
+        "duration_seconds": 30.0,
+        "rate_per_second": 20.0,
+    }
+    values.update(overrides)
+    return LoadPlan(**values)
+
+
+def rejected(**overrides: Any) -> str:
+    with pytest.raises(LoadPlanError) as caught:
+        plan(**overrides)
+    message = str(caught.value)
+    assert "\n" not in message, "the message must be one line"
+    return message
+
+
+def test_the_three_workloads_are_discovered() -> None:
+    assert set(discover_scenarios()) >= {"entity_query", "graph_query", "mixed"}
+
+
+def test_helper_files_are_not_scenarios(tmp_path: Path) -> None:
+    (tmp_path / "spike.py").write_text("")
+    (tmp_path / "_base.py").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    assert list(discover_scenarios(tmp_path)) == ["spike"]
+    assert plan(scenario="spike", scenarios_dir=tmp_path).scenario == "spike"
+
+
+def test_a_valid_plan() -> None:
+    valid = plan(spawn_rate=5.0, processes=2, seed=7)
+    assert valid.open_model
+    assert valid.ramp_seconds == 2.0
+    assert valid.locustfile.name == "entity_query.py"
+    assert not plan(rate_per_second=None).open_model
+    assert plan(spawn_rate=None).effective_spawn_rate == 10.0
+
+
+def test_unknown_scenario_names_it_the_known_ones_and_the_fix() -> None:
+    message = rejected(scenario="graph_querry")
+    assert "'graph_querry'" in message
+    assert "entity_query, graph_query, mixed" in message
+    assert "add" in message
+    assert "graph_querry.py" in message
+
+
+@pytest.mark.parametrize("rate", [0, 0.0, -5.0, math.nan, math.inf])
+def test_rate_must_be_positive(rate: float) -> None:
+    message = rejected(rate_per_second=rate)
+    assert f"rate_per_second={rate!r}" in message
+    assert "> 0" in message
+    assert "None for the closed model" in message
+
+
+@pytest.mark.parametrize("users", [0, -1, 1.5, True])
+def test_users_must_be_a_positive_integer(users: object) -> None:
+    message = rejected(users=users)
+    assert f"users={users!r}" in message
+
+
+@pytest.mark.parametrize("duration", [0, -1.0])
+def test_duration_must_be_positive(duration: float) -> None:
+    assert f"duration_seconds={duration!r} must be a number > 0" in rejected(
+        duration_seconds=duration
+    )
+
+
+def test_duration_over_the_default_cap() -> None:
+    message = rejected(duration_seconds=601)
+    assert message == (
+        "load plan: duration_seconds=601 exceeds the cap of 600 s; "
+        "shorten the run or raise max_duration_seconds"
+    )
+
+
+def test_the_cap_is_settable() -> None:
+    assert plan(duration_seconds=900, max_duration_seconds=900).duration_seconds == 900
+    assert "cap of 30 s" in rejected(duration_seconds=31, max_duration_seconds=30)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5:8080",
+        "http://192.168.1.10",
+        "https://api.staging.example",
+        "http://[2001:db8::1]:80",
+    ],
+)
+def test_remote_targets_need_an_explicit_opt_in(url: str) -> None:
+    message = rejected(base_url=url)
+    assert repr(url) in message
+    assert "127.0.0.0/8" in message
+    assert "allow_remote=True" in message
+    assert plan(base_url=url, allow_remote=True).base_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:1", "http://127.3.2.1:8000", "http://[::1]:8000", "http://localhost:80"],
+)
+def test_loopback_targets_are_local(url: str) -> None:
+    assert plan(base_url=url).base_url == url
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://127.0.0.1/", "http://"])
+def test_base_url_must_be_http(url: str) -> None:
+    assert "is not an http(s) URL" in rejected(base_url=url)
+
+
+def test_loopback_names() -> None:
+    assert is_loopback("LOCALHOST")
+    assert not is_loopback("localhost.example")
+    assert not is_loopback("0.0.0.0")  # noqa: S104 - the address under test
+
+
+def test_processes() -> None:
+    assert "processes=-1" in rejected(processes=-1)
+    message = rejected(processes=11)
+    assert "processes=11 > users=10" in message
+    assert "lower processes or raise users" in message
+
+
+def test_spawn_rate_and_entity_count() -> None:
+    assert "spawn_rate=0" in rejected(spawn_rate=0)
+    assert "entity_count=0" in rejected(entity_count=0)
+
+
+def test_json_round_trip() -> None:
+    original = plan(seed=3, processes=2, allow_remote=False, spawn_rate=2.5)
+    assert LoadPlan.from_json(original.to_json()) == original
+
+
+def test_a_tampered_plan_file_is_rejected_by_the_child_side_reader() -> None:
+    text = plan().to_json().replace('"rate_per_second": 20.0', '"rate_per_second": 0')
+    with pytest.raises(LoadPlanError, match="rate_per_second=0"):
+        LoadPlan.from_json(text)
+    with pytest.raises(LoadPlanError, match="unknown key"):
+        LoadPlan.from_json('{"scenario": "mixed", "rps": 3}')
+    with pytest.raises(LoadPlanError, match="not valid JSON"):
+        LoadPlan.from_json("{")
+    with pytest.raises(LoadPlanError, match="missing"):
+        LoadPlan.from_json('{"scenario": "mixed"}')

@@ -13,8 +13,8 @@ test: bootstrap lint
 	$(PYTHON) -m pytest
 
 lint:
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
+	.venv/bin/ruff check --no-cache .
+	.venv/bin/ruff format --no-cache --check .
 	.venv/bin/mypy .
 
 bench: bootstrap

@@ -10,17 +10,17 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-from fixtures.providers.neo4j import Neo4jEndpoint
-from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 from neo4j import GraphDatabase
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.lifecycle.ports import port_is_free
 from fixtures.providers.base import HttpEndpoint
+from fixtures.providers.neo4j import Neo4jEndpoint
 from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.redis import RedisEndpoint
 from fixtures.providers.s3 import S3Endpoint
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from fixtures.lifecycle.ports import port_is_free
 from fixtures.lifecycle.reaper import process_group_alive
 from fixtures.providers.registry import PROVIDERS
 
@@ -75,11 +75,19 @@ def wait_for_state(run: subprocess.Popen[bytes], state_file: Path, log: Path) ->
     return state
 
 
+def is_listening(port: int) -> bool:
+    """A connect, not a bind: after a clean shutdown the port may sit in TIME_WAIT, which
+    blocks a bind without anything listening."""
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def leftovers(state: dict[str, Any]) -> list[str]:
     found = [
         f"process group {pgid}" for pgid in state["process_groups"] if process_group_alive(pgid)
     ]
-    found += [f"port {port}" for port in state["ports"] if not port_is_free(port)]
+    found += [f"port {port}" for port in state["ports"] if is_listening(port)]
     if Path(state["root"]).exists():
         found.append(f"directory {state['root']}")
     if state["reaper"] is not None and process_group_alive(state["reaper"]):

@@ -7,31 +7,19 @@ from __future__ import annotations
 import ipaddress
 import pwd
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.backend import Backend
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.lifecycle.reaper import process_group_alive
-from fixtures.profile import local_profile
 from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider, neo4j_admin
 from fixtures.tools import hand_to_service_user, service_user
 
 pytestmark = pytest.mark.integration
 
 TCP_LISTEN = "0A"
-
-
-@pytest.fixture
-def launcher() -> Iterator[ServiceLauncher]:
-    launcher = ServiceLauncher(Backend.NATIVE, local_profile())
-    try:
-        yield launcher
-    finally:
-        launcher.close()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import pytest
 from fixtures.backend import Backend
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.lifecycle.ports import LOOPBACK, PortAllocator
-from fixtures.profile import local_profile
 from fixtures.providers.toxiproxy import VERSION, ToxiproxyEndpoint, ToxiproxyProvider
 from fixtures.tools import service_user
 from fixtures.toxiproxy_client import Proxy, ToxiproxyClient, ToxiproxyError, latency, toxic
@@ -62,15 +61,6 @@ class Rig:
     client: ToxiproxyClient
     echo: EchoServer
     proxy: Proxy
-
-
-@pytest.fixture
-def launcher() -> Iterator[ServiceLauncher]:
-    launcher = ServiceLauncher(Backend.NATIVE, local_profile())
-    try:
-        yield launcher
-    finally:
-        launcher.close()
 
 
 @pytest.fixture

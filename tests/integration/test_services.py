@@ -15,6 +15,7 @@ from neo4j import GraphDatabase
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
+from fixtures.providers.api import ApiEndpoint
 from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.neo4j import Neo4jEndpoint
 from fixtures.providers.postgres import PostgresEndpoint
@@ -137,3 +138,56 @@ def test_factory_gives_a_fresh_instance_and_stops_it(
         assert probe.connect_ex(("127.0.0.1", second.endpoint.port)) != 0
     assert second.endpoint.data_dir is not None
     assert not second.endpoint.data_dir.exists()
+
+
+def test_api_is_the_seeded_target_behind_toxiproxy(api: ApiEndpoint) -> None:
+    health = requests.get(f"{api.url}/healthz", timeout=10)
+    assert health.status_code == 200, health.text
+    assert health.json()["status"] == "ok"
+    assert api.entities == 10_000
+    assert requests.get(f"{api.url}/entities/{api.entities}", timeout=10).status_code == 200
+    assert api.toxiproxy is not None
+    proxies = api.toxiproxy.client().proxies()
+    for dependency in ("postgres", "neo4j", "redis"):
+        assert api.proxy_name(dependency) == dependency
+        upstream = getattr(api, dependency)
+        assert proxies[dependency].upstream == f"{upstream.host}:{upstream.port}"
+
+
+def test_api_dependency_cut_at_its_proxy_shows_in_health(api: ApiEndpoint) -> None:
+    assert api.toxiproxy is not None
+    with api.toxiproxy.client() as client:
+        client.disable_proxy(api.proxy_name("neo4j"))
+        try:
+            health = requests.get(f"{api.url}/healthz", timeout=10)
+        finally:
+            client.enable_proxy(api.proxy_name("neo4j"))
+    assert health.status_code == 503
+    assert health.json()["checks"]["neo4j"] != "ok"
+    assert health.json()["checks"]["postgres"] == "ok"
+    assert eventually(lambda: requests.get(f"{api.url}/healthz", timeout=10).status_code == 200)
+
+
+def test_api_factory_target_has_its_fault_and_proxies_and_cleans_up(
+    api: ApiEndpoint, toxiproxy: ToxiproxyEndpoint, api_factory: Callable[..., Any]
+) -> None:
+    faulted = api_factory(toxiproxy=toxiproxy, faults={"TARGET_FAULT_ERROR_SHARE": "1.0"})
+    endpoint: ApiEndpoint = faulted.endpoint
+    assert endpoint.url != api.url
+    assert endpoint.entities == api.entities  # the session's seeded data, not re-seeded
+    assert requests.get(f"{endpoint.url}/entities/1", timeout=10).status_code == 500
+    assert requests.get(f"{api.url}/entities/1", timeout=10).status_code == 200
+    own_proxies = set(endpoint.proxies.values())
+    assert len(own_proxies) == 3
+    assert own_proxies <= set(toxiproxy.client().proxies())
+    faulted.stop()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", endpoint.port)) != 0
+    assert not own_proxies & set(toxiproxy.client().proxies())
+
+
+def test_api_factory_refuses_a_setting_that_is_not_a_target_variable(
+    api_factory: Callable[..., Any],
+) -> None:
+    with pytest.raises(ValueError, match="FAULT_ERROR_SHARE"):
+        api_factory(faults={"FAULT_ERROR_SHARE": "1.0"})

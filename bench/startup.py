@@ -18,7 +18,7 @@ from fixtures.backend import Backend
 from fixtures.fleet import start_in_parallel
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import local_profile
-from fixtures.providers.registry import PROVIDERS
+from fixtures.providers.registry import PROVIDERS, STANDALONE
 
 AIM_SECONDS = {
     "postgres": 2.0,
@@ -45,7 +45,7 @@ def time_all() -> float:
     launcher = ServiceLauncher(Backend.NATIVE, local_profile())
     try:
         started = time.monotonic()
-        outcomes = start_in_parallel(launcher, list(PROVIDERS))
+        outcomes = start_in_parallel(launcher, list(STANDALONE))
         failed = [outcome.error for outcome in outcomes if outcome.error is not None]
         if failed:
             raise SystemExit(f"bench: a service failed to start: {failed[0]}")
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    samples = {name: [time_one(name) for _ in range(runs)] for name in PROVIDERS}
+    samples = {name: [time_one(name) for _ in range(runs)] for name in STANDALONE}
     samples["all in parallel"] = [time_all() for _ in range(runs)]
     table = Table(title=f"native backend: time to ready, {runs} runs each")
     for column in ("service", "median s", "min s", "max s", "aim s", "median / aim"):

@@ -20,7 +20,7 @@ from fixtures.errors import HarnessError
 from fixtures.fleet import StartOutcome, start_in_parallel
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import load_profile
-from fixtures.providers.registry import PROVIDERS
+from fixtures.providers.registry import STANDALONE
 from plugins.settings import resolve_settings
 
 
@@ -67,7 +67,9 @@ def main(argv: list[str]) -> int:
     console.print(
         f"drill: target {profile.describe()}, backend {choice.backend.value} ({choice.reason})"
     )
-    names = list(PROVIDERS) if profile.is_local else [n for n in PROVIDERS if n in profile.services]
+    names = (
+        list(STANDALONE) if profile.is_local else [n for n in STANDALONE if n in profile.services]
+    )
     launcher = ServiceLauncher(choice.backend, profile)
     try:
         started = time.monotonic()

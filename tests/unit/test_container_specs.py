@@ -33,9 +33,9 @@ from fixtures.containers import (
 from fixtures.errors import ServiceStartError
 from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.providers.base import Provider
-from fixtures.providers.registry import PROVIDERS
+from fixtures.providers.registry import PROVIDERS, STANDALONE
 
-NAMES = sorted(PROVIDERS)
+NAMES = sorted(STANDALONE)
 ALLOWED_MODULES = set(get_args(TestcontainersModule))
 MODULE_CLASSES = {
     "postgres": "PostgresContainer",

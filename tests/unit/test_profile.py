@@ -66,6 +66,12 @@ def test_file_profile_reads_every_section(tmp_path: Path) -> None:
     assert "redis" not in profile.services
 
 
+def test_remote_load_is_off_unless_the_profile_opts_in(tmp_path: Path) -> None:
+    assert not load_profile(write(tmp_path, "[target]\nname = 'x'\n")).allow_remote_load
+    opted_in = load_profile(write(tmp_path, "[target]\nname = 'x'\nallow_remote_load = true\n"))
+    assert opted_in.allow_remote_load
+
+
 @pytest.mark.usefixtures("secrets")
 def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, STAGING))
@@ -81,6 +87,10 @@ def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> Non
         ("[target]\ndestructive = true", "key 'target.name' is required"),
         ("[target]\nname = 'x'\ndestructive = 'yes'", "key 'target.destructive' must be a bool"),
         ("[target]\nname = 'x'\ncolour = 'red'", "key 'target.colour' is unknown"),
+        (
+            "[target]\nname = 'x'\nallow_remote_load = 1",
+            "'target.allow_remote_load' must be a bool",
+        ),
         ("[target]\nname = 'x'\n[slo]\np95_secs = 1.5", "key 'slo.p95_secs' is unknown"),
         (
             "[target]\nname = 'x'\n[slo]\np95_seconds = -1",

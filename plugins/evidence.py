@@ -1,0 +1,36 @@
+"""Attach evidence to the Allure result of the running test (kept as audit evidence).
+
+Without `--alluredir` allure-pytest records nothing, so these calls are always safe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import allure
+
+KINDS = {
+    ".png": allure.attachment_type.PNG,
+    ".json": allure.attachment_type.JSON,
+    ".csv": allure.attachment_type.CSV,
+}
+
+
+def attach_text(name: str, text: str) -> None:
+    allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
+
+
+def attach_json(name: str, data: Any) -> None:
+    allure.attach(
+        json.dumps(data, indent=2, sort_keys=True, default=str),
+        name=name,
+        attachment_type=allure.attachment_type.JSON,
+    )
+
+
+def attach_file(name: str, path: Path) -> None:
+    """A file as it is; PNG, JSON and CSV by extension, anything else as text."""
+    kind = KINDS.get(path.suffix.lower(), allure.attachment_type.TEXT)
+    allure.attach(path.read_bytes(), name=name, attachment_type=kind)

@@ -9,8 +9,9 @@ bootstrap:
 drill: bootstrap
 	$(PYTHON) -m drill
 
+# Everything but the long `drill` tests: the harness's own tests and the suites' pr_gate runs.
 test: bootstrap lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -m "not drill"
 
 lint:
 	.venv/bin/ruff check --no-cache .
@@ -19,3 +20,4 @@ lint:
 
 bench: bootstrap
 	$(PYTHON) -m bench.startup
+	$(PYTHON) -m bench.loadgen

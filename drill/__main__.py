@@ -1,27 +1,40 @@
-"""Run the reliability drill against the target profile.
+"""Run the reliability drill against the target profile: `make drill`.
 
-For now the drill brings up every service of the target (or checks every service the
-profile names), checks each is healthy with its real client, prints a table of endpoints
-and start-up times, and stops what it started. Later stages (load, chaos, DR, alerts)
-attach here as their suites land.
+1. Preflight: bring up every service of the target (or check every service the profile
+   names), check each with its real client, print endpoints and start-up times, stop them.
+2. The suites (`suites/`: load, DR, alerts), `drill` and `pr_gate` markers, in one pytest
+   run with the same target and backend, writing Allure results to
+   `reports/allure-results` and JUnit XML to `reports/junit/drill.xml` (audit evidence).
+3. A table per suite: passed, failed, skipped. The exit status is pytest's.
+
+`--quick` runs only the `pr_gate` tests (minutes instead of the full drill's hour).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from xml.etree import ElementTree
 
 from rich.console import Console
 from rich.table import Table
 
-from fixtures.backend import choose_backend
+from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
 from fixtures.fleet import StartOutcome, start_in_parallel
 from fixtures.launcher import ServiceLauncher
-from fixtures.profile import load_profile
+from fixtures.profile import TargetProfile, load_profile
 from fixtures.providers.registry import STANDALONE
 from plugins.settings import resolve_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLURE_RESULTS = ROOT / "reports" / "allure-results"
+JUNIT = ROOT / "reports" / "junit" / "drill.xml"
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -31,6 +44,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--backend", help="auto (default), containers or native; env RELIABILITY_BACKEND"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="run only the pr_gate tests of the suites"
     )
     return parser.parse_args(argv)
 
@@ -70,7 +86,14 @@ def main(argv: list[str]) -> int:
     names = (
         list(STANDALONE) if profile.is_local else [n for n in STANDALONE if n in profile.services]
     )
-    launcher = ServiceLauncher(choice.backend, profile)
+    if not preflight(choice.backend, profile, names, console):
+        return 1
+    selection = "pr_gate" if arguments.quick else "pr_gate or drill"
+    return run_suites(selection, requested.target, choice.backend.value, console)
+
+
+def preflight(backend: Backend, profile: TargetProfile, names: list[str], console: Console) -> bool:
+    launcher = ServiceLauncher(backend, profile)
     try:
         started = time.monotonic()
         outcomes = start_in_parallel(launcher, names)
@@ -80,13 +103,57 @@ def main(argv: list[str]) -> int:
     failed = [outcome.name for outcome in outcomes if not outcome.healthy]
     if failed:
         console.print(f"[red]drill failed: {', '.join(failed)} not healthy[/]")
-        return 1
-    console.print("[green]drill passed: every service healthy[/]")
-    return 0
+        return False
+    console.print("[green]preflight passed: every service healthy[/]")
+    return True
 
 
-if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except KeyboardInterrupt:
-        sys.exit(130)
+def run_suites(selection: str, target: str, backend: str, console: Console) -> int:
+    """The suites in one pytest run; returns its exit status."""
+    JUNIT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ALLURE_RESULTS, ignore_errors=True)  # this run's evidence only
+    command = [
+        sys.executable, "-m", "pytest", "suites", "-m", selection,
+        "--target", target, "--backend", backend,
+        f"--alluredir={ALLURE_RESULTS}", f"--junitxml={JUNIT}",
+    ]  # fmt: skip
+    console.print(f"drill: {' '.join(command[1:])}")
+    status = subprocess.run(command, cwd=ROOT, check=False).returncode
+    if JUNIT.exists():
+        console.print(suite_table(JUNIT))
+    verdict = "[green]drill passed[/]" if status == 0 else f"[red]drill failed (pytest {status})[/]"
+    console.print(f"{verdict}; evidence: {ALLURE_RESULTS}, {JUNIT}")
+    return status
+
+
+def suite_counts(junit: Path) -> dict[str, Counter[str]]:
+    """Passed / failed / skipped per suite folder, from the JUnit XML of the run."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for case in ElementTree.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest's file
+        parts = (case.get("classname") or "").split(".")
+        suite = parts[1] if len(parts) > 1 and parts[0] == "suites" else parts[0]
+        tags = {child.tag for child in case}
+        outcome = (
+            "failed"
+            if tags & {"failure", "error"}
+            else "skipped"
+            if "skipped" in tags
+            else "passed"
+        )
+        counts[suite][outcome] += 1
+    return dict(counts)
+
+
+def suite_table(junit: Path) -> Table:
+    table = Table(title="drill: suites")
+    for column in ("suite", "passed", "failed", "skipped"):
+        table.add_column(column, justify="right")
+    for suite, tally in sorted(suite_counts(junit).items()):
+        failed = tally["failed"]
+        table.add_row(
+            suite,
+            str(tally["passed"]),
+            f"[red]{failed}[/]" if failed else "0",
+            str(tally["skipped"]),
+        )
+    return table

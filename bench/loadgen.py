@@ -1,0 +1,193 @@
+"""The harness's load generator against `wrk`, on the same endpoint of the reference target.
+
+In one run, against one reference target (Postgres, Neo4j and Redis started natively, the
+target on loopback, entity reads `GET /entities/{id}` with random ids, all cached):
+
+1. maximum sustained throughput: the harness (closed model, N users, Locust in the load
+   child) and `wrk` (N connections) each run flat out for the same time;
+2. latency at a rate both sustain (half the lower maximum): the harness in the open model
+   at that rate, `wrk` paced to the same rate by its Lua `delay()` hook.
+
+It prints both and the ratios. Aims (issue 3): harness/wrk maximum throughput >= 0.8
+(the target, not the generator, is the bottleneck), and at the common rate the harness's
+P50 within 1 ms of wrk's. wrk measures latency from the send time, the harness from the
+intended send time: at a rate both sustain these coincide.
+
+    .venv/bin/python -m bench.loadgen [--seconds 10] [--users 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fixtures.backend import Backend
+from fixtures.launcher import ServiceLauncher
+from fixtures.profile import local_profile
+from fixtures.providers.api import ApiEndpoint, ApiProvider
+from fixtures.providers.neo4j import Neo4jProvider
+from fixtures.providers.postgres import PostgresProvider
+from fixtures.providers.redis import RedisProvider
+from fixtures.tools import require_binary
+from load.plan import LoadPlan
+from load.runner import run_load
+
+ENTITIES = 2_000
+THROUGHPUT_AIM = 0.8
+P50_AIM_MS = 1.0
+WRK_SCRIPT = """\
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", "/entities/" .. math.random(1, {entities}))
+end
+{delay}
+"""
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+@dataclass(frozen=True)
+class Measured:
+    throughput: float  # completed requests per second
+    p50_ms: float
+    errors: int
+
+
+def run_wrk(
+    url: str, connections: int, seconds: float, workdir: Path, rate: float | None
+) -> Measured:
+    """`wrk` flat out, or paced to `rate` requests/s with a per-connection delay."""
+    binary = require_binary("wrk", "wrk")
+    delay = "" if rate is None else f"delay = function() return {connections / rate * 1e3:.3f} end"
+    script = workdir / "wrk.lua"
+    script.write_text(WRK_SCRIPT.format(entities=ENTITIES, delay=delay))
+    output = subprocess.run(
+        [binary, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> Measured:
+    """Requests/sec, the 50 % latency and the error count from wrk's report."""
+    throughput = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+    if throughput is None or p50 is None:
+        raise SystemExit(f"bench: could not read wrk's report:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(count) for count in socket_errors.groups())
+    return Measured(
+        float(throughput.group(1)), float(p50.group(1)) * _UNIT_MS[p50.group(2)], errors
+    )
+
+
+def run_harness(
+    target: ApiEndpoint, users: int, seconds: float, workdir: Path, rate: float | None
+) -> Measured:
+    plan = LoadPlan(
+        scenario="entity_query",
+        base_url=target.url,
+        users=users,
+        duration_seconds=seconds,
+        rate_per_second=rate,
+        entity_count=ENTITIES,
+    )
+    result = run_load(plan, workdir)
+    if result.generator_saturated:
+        Console(stderr=True).print(f"[yellow]note: {result.summary()}")
+    return Measured(result.throughput, result.p50 * 1e3, result.errors)
+
+
+def start_target(launcher: ServiceLauncher) -> ApiEndpoint:
+    postgres = launcher.start(PostgresProvider()).endpoint
+    neo4j = launcher.start(Neo4jProvider()).endpoint
+    redis = launcher.start(RedisProvider()).endpoint
+    target: ApiEndpoint = launcher.start(
+        ApiProvider(postgres, neo4j, redis, entities=ENTITIES)
+    ).endpoint
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    parser.add_argument("--users", type=int, default=16, help="users / wrk connections")
+    args = parser.parse_args()
+    require_binary("wrk", "wrk")
+    launcher = ServiceLauncher(Backend.NATIVE, local_profile())
+    workdir = Path(tempfile.mkdtemp(prefix="bench-loadgen-"))
+    try:
+        target = start_target(launcher)
+        url = f"{target.url}/"
+        run_wrk(url, args.users, 3, workdir, None)  # fills the cache: both then read from Redis
+        wrk_max = run_wrk(url, args.users, args.seconds, workdir, None)
+        harness_max = run_harness(target, args.users, args.seconds, workdir / "max", None)
+        rate = round(0.5 * min(wrk_max.throughput, harness_max.throughput))
+        wrk_paced = run_wrk(url, args.users, args.seconds, workdir, rate)
+        harness_paced = run_harness(target, args.users, args.seconds, workdir / "paced", rate)
+    finally:
+        launcher.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(wrk_max, harness_max, rate, wrk_paced, harness_paced)
+
+
+def report(
+    wrk_max: Measured,
+    harness_max: Measured,
+    rate: float,
+    wrk_paced: Measured,
+    harness_paced: Measured,
+) -> None:
+    table = Table(title="harness load generator vs wrk, GET /entities/{id} on the reference target")
+    for column in ("measure", "harness", "wrk", "ratio / difference", "aim"):
+        table.add_column(column, justify="right")
+    ratio = harness_max.throughput / wrk_max.throughput
+    table.add_row(
+        "max throughput (req/s)",
+        f"{harness_max.throughput:.0f}",
+        f"{wrk_max.throughput:.0f}",
+        f"{ratio:.2f}",
+        f">= {THROUGHPUT_AIM}",
+    )
+    difference = harness_paced.p50_ms - wrk_paced.p50_ms
+    table.add_row(
+        f"P50 at {rate:.0f} req/s (ms)",
+        f"{harness_paced.p50_ms:.2f}",
+        f"{wrk_paced.p50_ms:.2f}",
+        f"{difference:+.2f} ms",
+        f"|diff| <= {P50_AIM_MS:g} ms",
+    )
+    table.add_row(
+        "throughput at that rate",
+        f"{harness_paced.throughput:.0f}",
+        f"{wrk_paced.throughput:.0f}",
+        f"{harness_paced.throughput / wrk_paced.throughput:.2f}",
+        "~1",
+    )
+    table.add_row(
+        "errors (max, paced)",
+        f"{harness_max.errors}, {harness_paced.errors}",
+        f"{wrk_max.errors}, {wrk_paced.errors}",
+        "",
+        "0",
+    )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ drill: bootstrap
 
 # Everything but the long `drill` tests: the harness's own tests and the suites' pr_gate runs.
 test: bootstrap lint
-	$(PYTHON) -m pytest -m "not drill"
+	$(PYTHON) -m pytest -m "not drill" --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/test.xml
 
 lint:
 	.venv/bin/ruff check --no-cache .

@@ -346,3 +346,20 @@ def test_without_an_engine_start_container_says_so_naming_the_image() -> None:
     with pytest.raises(ServiceStartError, match="--backend native") as failed:
         start_container(spec, deadline_seconds=5)
     assert spec.image in str(failed.value)
+
+
+def test_redis_container_gets_the_same_directives_as_the_native_server() -> None:
+    command = PROVIDERS["redis"](settings={"save": "60 1", "maxmemory": "64mb"}).container().command
+    assert command[0] == "redis-server"
+    assert command[command.index("--save") + 1 : command.index("--save") + 3] == ("60", "1")
+    assert command[command.index("--maxmemory") + 1] == "64mb"
+    assert command[command.index("--appendonly") + 1] == "no"
+
+
+def test_redis_container_without_snapshots_by_default() -> None:
+    command = PROVIDERS["redis"]().container().command
+    assert command[command.index("--save") + 1] == ""
+
+
+def test_prometheus_container_has_the_admin_api_like_the_native_one() -> None:
+    assert "--web.enable-admin-api" in PROVIDERS["prometheus"]().container().command

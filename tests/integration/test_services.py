@@ -57,10 +57,11 @@ def test_postgres_rejects_a_wrong_password(postgres: PostgresEndpoint) -> None:
 
 
 def test_neo4j_stores_a_relationship(neo4j: Neo4jEndpoint) -> None:
+    # Its own label: the session's graph (:Entity, seeded for the target) is not touched.
     with GraphDatabase.driver(neo4j.uri, auth=(neo4j.user, neo4j.password)) as driver:
-        driver.execute_query("MERGE (a:Entity {id: 1})-[:LINKS]->(b:Entity {id: 2})")
+        driver.execute_query("MERGE (a:Probe {id: 1})-[:PROBES]->(b:Probe {id: 2})")
         records, _, _ = driver.execute_query(
-            "MATCH (:Entity {id: 1})-[:LINKS]->(n:Entity) RETURN n.id AS id"
+            "MATCH (:Probe {id: 1})-[:PROBES]->(n:Probe) RETURN n.id AS id"
         )
     assert [record["id"] for record in records] == [2]
 

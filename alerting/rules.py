@@ -60,8 +60,12 @@ def rule_files(directory: Path = RULES_DIR) -> list[Path]:
 
 def read_rule_file(path: Path) -> dict[str, Any]:
     """The YAML document of a rule file; one-line `AlertRuleError` if it does not parse."""
+    return _parse(path, path.read_text())
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -84,6 +88,21 @@ def load_rules(paths: Iterable[Path]) -> dict[str, AlertRule]:
                     f"{path.name}); rename one"
                 )
             rules[rule.name] = rule
+    return rules
+
+
+def shortened_rule_files(directory: Path = RULES_DIR) -> dict[str, str]:
+    """File name -> the test profile's text, for every shipped rule file."""
+    return {path.name: shorten_for_tests(path.read_text()) for path in rule_files(directory)}
+
+
+def rules_from_texts(texts: Mapping[str, str]) -> dict[str, AlertRule]:
+    """`load_rules` for rule files given as text (a test profile, a rule with a typo)."""
+    rules: dict[str, AlertRule] = {}
+    for name, text in texts.items():
+        path = Path(name)
+        for raw in _rules_of(path, _parse(path, text)):
+            rules[str(raw["alert"])] = _rule(path, raw)
     return rules
 
 
@@ -139,8 +158,14 @@ def run_rule_tests(path: Path) -> str:
 
 
 def _raw_rules(path: Path) -> list[dict[str, Any]]:
+    return _rules_of(path, read_rule_file(path))
+
+
+def _rules_of(path: Path, document: Mapping[str, Any]) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    for group in read_rule_file(path)["groups"]:
+    for group in document["groups"]:
+        if not isinstance(group, dict) or not isinstance(group.get("rules", []), list):
+            raise AlertRuleError(f"alert rules {path}: each group needs a 'rules:' list")
         rules.extend(rule for rule in group.get("rules", []) if "alert" in rule)
     return rules
 

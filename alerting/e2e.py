@@ -1,0 +1,136 @@
+"""The three end-to-end checks: an alert fires within its bound, resolves within its bound,
+and nothing fires on a healthy system."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alerting.bounds import fire_bound, resolve_bound
+from alerting.conditions import Condition, Situation
+from alerting.errors import FalseAlarmError
+from alerting.rules import AlertRule
+from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, AlertStack, Starter, start_stack
+from alerting.webhook import WebhookReceiver
+
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Measured:
+    rule: str
+    event: str  # "fire" or "resolve"
+    seconds: float
+    bound: float
+    alert: Mapping[str, Any]
+    payload: Mapping[str, Any]
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.bound
+
+    def row(self) -> str:
+        return (
+            f"| {self.rule} | {self.event} | {self.seconds:.2f} s | {self.bound:.2f} s "
+            f"| {self.ratio:.2f} |"
+        )
+
+
+def table(measured: Iterable[Measured]) -> str:
+    rows = "\n".join(item.row() for item in measured)
+    return f"| rule | event | measured | bound | measured/bound |\n|---|---|---|---|---|\n{rows}\n"
+
+
+def prepare(
+    start: Starter,
+    receiver: WebhookReceiver,
+    faults: Mapping[str, str] | None,
+    rules: Mapping[str, str],
+    rule_names: set[str],
+) -> tuple[AlertStack, Situation]:
+    """A fresh Pushgateway, a target with `faults` (none when `faults` is None), and the
+    stack scraping both, evaluating `rules` (file name -> YAML), ready."""
+    pushgateway = start("pushgateway").endpoint
+    scrape = {PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}"}
+    target = None if faults is None else start("api", faults=dict(faults))
+    if target is not None:
+        scrape[TARGET_JOB] = f"{target.endpoint.host}:{target.endpoint.port}"
+    stack = start_stack(start, receiver, scrape, rules)
+    stack.wait_until_scraping(rule_names)
+    return stack, Situation(target, pushgateway.url)
+
+
+def expect_fires(
+    stack: AlertStack, rule: AlertRule, condition: Condition, situation: Situation
+) -> Measured:
+    """Induce the condition; the alert must reach the webhook within its bound, rendered."""
+    bound = fire_bound(stack.timing, rule.for_seconds, condition.detection_seconds)
+    started = time.monotonic()
+    condition.induce(situation)
+    notification, alert = stack.receiver.wait_for(
+        rule.name, bound, labels=condition.labels, since=started
+    )
+    _check_annotations(rule, alert)
+    return Measured(
+        rule.name,
+        "fire",
+        notification.received_monotonic - started,
+        bound,
+        alert,
+        notification.payload,
+    )
+
+
+def expect_resolves(
+    stack: AlertStack, rule: AlertRule, condition: Condition, situation: Situation
+) -> Measured:
+    """Take the condition away; Alertmanager must send the resolved notification in time."""
+    if condition.remove is None:
+        raise ValueError(f"{rule.name}: no way to remove its condition is defined")
+    bound = resolve_bound(stack.timing, condition.window_seconds, condition.detection_seconds)
+    started = time.monotonic()
+    condition.remove(situation)
+    notification, alert = stack.receiver.wait_for(
+        rule.name, bound, status="resolved", labels=condition.labels, since=started
+    )
+    return Measured(
+        rule.name,
+        "resolve",
+        notification.received_monotonic - started,
+        bound,
+        alert,
+        notification.payload,
+    )
+
+
+def expect_silence(stack: AlertStack, seconds: float) -> None:
+    """For `seconds`, no alert may be pending or firing in Prometheus, nor reach the webhook."""
+    deadline = time.monotonic() + seconds
+    while True:
+        active = [
+            f"{alert['labels'].get('alertname')} ({alert.get('state')})" for alert in stack.alerts()
+        ]
+        received = [
+            f"{alert.get('labels', {}).get('alertname')} (notified {alert.get('status')})"
+            for payload in stack.receiver.payloads()
+            for alert in payload.get("alerts", [])
+        ]
+        if active or received:
+            raise FalseAlarmError(
+                f"false alarm on a healthy target: {', '.join(sorted(set(active + received)))} "
+                f"within {seconds:g} s of normal load"
+            )
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def _check_annotations(rule: AlertRule, alert: Mapping[str, Any]) -> None:
+    """Every annotation the rule declares arrives rendered (no template left, not empty)."""
+    annotations = alert.get("annotations", {})
+    for key in rule.annotations:
+        text = annotations.get(key, "")
+        if not text or "{{" in text or "<no value>" in text:
+            raise AssertionError(f"{rule.name}: annotation {key} arrived as {text!r}")

@@ -1,0 +1,48 @@
+"""`--alert-rule NAME` (repeatable): run the end-to-end alert tests for these rules only.
+
+A name that is not a shipped rule (scenarios/alerts) stops the run before any test with
+one `ERROR:` line naming the known rules; so does a rule file that does not parse.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from alerting.errors import AlertRuleError
+from alerting.rules import load_rules, rule_files, select_rules
+
+SELECTED_RULES = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("reliability").addoption(
+        "--alert-rule",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="end-to-end alert tests for this rule only (repeatable; default: every rule)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    names = config.getoption("--alert-rule")
+    if not names:
+        return
+    try:
+        selected = select_rules(load_rules(rule_files()), names)
+    except AlertRuleError as error:
+        raise pytest.UsageError(f"--alert-rule: {error}") from None
+    config.stash[SELECTED_RULES] = [rule.name for rule in selected]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests taking `alert_rule_name` run once per selected (or every) shipped rule."""
+    if "alert_rule_name" not in metafunc.fixturenames:
+        return
+    names = metafunc.config.stash.get(SELECTED_RULES, None)
+    if names is None:
+        try:
+            names = sorted(load_rules(rule_files()))
+        except AlertRuleError as error:
+            raise pytest.UsageError(str(error)) from None
+    metafunc.parametrize("alert_rule_name", names)

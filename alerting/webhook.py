@@ -113,11 +113,12 @@ class WebhookReceiver:
         labels: Mapping[str, str] | None = None,
         since: float | None = None,
     ) -> tuple[Notification, Mapping[str, Any]]:
-        """Wait until `name` arrives with `status`; `AlertDidNotFireError` after the deadline."""
-        start = time.monotonic() if since is None else since
-        deadline = start + deadline_seconds
+        """Wait until `name` arrives with `status` (in a notification received at or after
+        `since`, monotonic; the deadline counts from `since`, or from now when not given);
+        `AlertDidNotFireError` after the deadline."""
+        deadline = (time.monotonic() if since is None else since) + deadline_seconds
         while True:
-            found = self.find(name, status, labels, start)
+            found = self.find(name, status, labels, since or 0.0)
             if found is not None:
                 return found
             if time.monotonic() >= deadline:

@@ -131,3 +131,23 @@ def test_destructive_allowed_when_profile_opts_in(harness: pytest.Pytester) -> N
     harness.makepyfile(DESTRUCTIVE_TEST)
     result = harness.runpytest_subprocess("--target", path)
     result.assert_outcomes(passed=1)
+
+
+def test_unknown_alert_rule_selected(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        'pytest_plugins = ["plugins.target", "plugins.alert_selection", "fixtures.services"]'
+    )
+    pytester.makepyfile(test_x="def test_x(alert_rule_name):\n    assert alert_rule_name\n")
+    result = pytester.runpytest_subprocess("--alert-rule", "ServiceDown", "--alert-rule", "Nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", "unknown alert rule Nope", "known: ChaosDrillFailed")
+
+
+def test_selected_alert_rule_runs_alone(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        'pytest_plugins = ["plugins.target", "plugins.alert_selection", "fixtures.services"]'
+    )
+    pytester.makepyfile(test_x="def test_x(alert_rule_name):\n    assert alert_rule_name\n")
+    result = pytester.runpytest_subprocess("--alert-rule", "ServiceDown", "-v")
+    result.assert_outcomes(passed=1)
+    assert any("test_x[ServiceDown]" in line for line in result.outlines)

@@ -1,0 +1,93 @@
+"""The alert checks catch broken rules: a typo in a metric name or a wrong label matcher
+makes the end-to-end check fail with "did not fire within N s", and a rule that fires on
+a healthy target makes the false-alarm check fail. Real Prometheus, Alertmanager and
+Pushgateway; the rules are the shipped ones with one thing broken."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from alerting.conditions import CONDITIONS, push_healthy_drill
+from alerting.e2e import expect_fires, expect_silence, prepare
+from alerting.errors import AlertDidNotFireError, FalseAlarmError
+from alerting.rules import rules_from_texts, shortened_rule_files
+from alerting.webhook import WebhookReceiver
+from fixtures.launcher import RunningService
+
+pytestmark = pytest.mark.integration
+
+ALWAYS_FIRING = """\
+groups:
+  - name: broken
+    rules:
+      - alert: FiresOnHealthyTarget
+        expr: up == 1
+        for: 2s
+        annotations:
+          summary: "{{ $labels.job }} is up, which this rule wrongly calls a problem"
+"""
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def starter(request: pytest.FixtureRequest) -> Any:
+    def start(name: str, **arguments: Any) -> RunningService[Any]:
+        service: RunningService[Any] = request.getfixturevalue(f"{name}_factory")(**arguments)
+        return service
+
+    return start
+
+
+def broken(file_name: str, wrong: str, right: str) -> dict[str, str]:
+    texts = shortened_rule_files()
+    assert right in texts[file_name], f"{right!r} not in {file_name}: update this test"
+    texts[file_name] = texts[file_name].replace(right, wrong)
+    return texts
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        (
+            "RPOViolated",
+            "dr.rules.yml",
+            "intelgraph_dr_rpo_actual_second ",
+            "intelgraph_dr_rpo_actual_seconds ",
+        ),
+        (
+            "ChaosDrillFailed",
+            "chaos.rules.yml",
+            'chaos_experiment_passed{experiment="nightly"}',
+            "chaos_experiment_passed",
+        ),
+    ],
+    ids=["metric-name-typo", "wrong-label-matcher"],
+)
+def test_a_broken_rule_fails_the_firing_check(
+    breakage: tuple[str, str, str, str], starter: Any, receiver: WebhookReceiver
+) -> None:
+    rule_name, file_name, wrong, right = breakage
+    texts = broken(file_name, wrong, right)
+    rule = rules_from_texts(texts)[rule_name]
+    condition = CONDITIONS[rule_name]
+    stack, situation = prepare(starter, receiver, condition.faults, texts, {rule_name})
+    with pytest.raises(AlertDidNotFireError, match=rf"^{rule_name} did not fire within \d+\.\d s"):
+        expect_fires(stack, rule, condition, situation)
+
+
+def test_a_rule_firing_on_a_healthy_target_fails_the_false_alarm_check(
+    starter: Any, receiver: WebhookReceiver
+) -> None:
+    texts = {**shortened_rule_files(), "broken.rules.yml": ALWAYS_FIRING}
+    stack, situation = prepare(starter, receiver, None, texts, {"FiresOnHealthyTarget"})
+    push_healthy_drill(situation.pushgateway_url)
+    with pytest.raises(FalseAlarmError, match="false alarm on a healthy target: FiresOnHealthy"):
+        expect_silence(stack, 15.0)

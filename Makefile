@@ -21,3 +21,4 @@ lint:
 bench: bootstrap
 	$(PYTHON) -m bench.startup
 	$(PYTHON) -m bench.loadgen
+	$(PYTHON) -m bench.alert_latency

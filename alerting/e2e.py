@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from alerting.bounds import fire_bound, resolve_bound
@@ -73,14 +74,14 @@ def expect_fires(
         rule.name, bound, labels=condition.labels, since=started
     )
     _check_annotations(rule, alert)
-    return Measured(
-        rule.name,
-        "fire",
-        notification.received_monotonic - started,
-        bound,
-        alert,
-        notification.payload,
-    )
+    seconds = notification.received_monotonic - started
+    if seconds < rule.for_seconds:
+        raise AssertionError(
+            f"{rule.name} fired {seconds:.2f} s after its condition began, before its "
+            f"`for: {rule.for_seconds:g}s` elapsed: pending must last `for` before firing"
+        )
+    _check_times(rule.name, alert, resolved=False)
+    return Measured(rule.name, "fire", seconds, bound, alert, notification.payload)
 
 
 def expect_resolves(
@@ -95,6 +96,7 @@ def expect_resolves(
     notification, alert = stack.receiver.wait_for(
         rule.name, bound, status="resolved", labels=condition.labels, since=started
     )
+    _check_times(rule.name, alert, resolved=True)
     return Measured(
         rule.name,
         "resolve",
@@ -125,6 +127,28 @@ def expect_silence(stack: AlertStack, seconds: float) -> None:
         if time.monotonic() >= deadline:
             return
         time.sleep(POLL_SECONDS)
+
+
+def _check_times(name: str, alert: Mapping[str, Any], *, resolved: bool) -> None:
+    """startsAt is set; a firing alert has no end yet, a resolved one ends after it began."""
+    starts = _timestamp(alert.get("startsAt"))
+    ends = _timestamp(alert.get("endsAt"))
+    if starts is None:
+        raise AssertionError(f"{name}: notification without a startsAt: {alert}")
+    if resolved and (ends is None or ends < starts):
+        raise AssertionError(
+            f"{name}: resolved, but endsAt {alert.get('endsAt')} is not after "
+            f"startsAt {alert.get('startsAt')}"
+        )
+    if not resolved and ends is not None and ends <= starts:
+        raise AssertionError(f"{name}: firing, but endsAt {alert.get('endsAt')} is in the past")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 time from Alertmanager; its zero time (no end yet) is None."""
+    if not value or str(value).startswith("0001-01-01"):
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _check_annotations(rule: AlertRule, alert: Mapping[str, Any]) -> None:

@@ -1,3 +1,9 @@
 """Registers the harness's plugins; nothing else lives here."""
 
-pytest_plugins = ["pytester", "plugins.target", "plugins.alert_selection", "fixtures.services"]
+pytest_plugins = [
+    "pytester",
+    "plugins.target",
+    "plugins.alert_selection",
+    "fixtures.services",
+    "fixtures.alerting",
+]

@@ -5,7 +5,6 @@ Pushgateway; the rules are the shipped ones with one thing broken."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from alerting.e2e import expect_fires, expect_silence, prepare
 from alerting.errors import AlertDidNotFireError, FalseAlarmError
 from alerting.rules import rules_from_texts, shortened_rule_files
 from alerting.webhook import WebhookReceiver
-from fixtures.launcher import RunningService
 
 pytestmark = pytest.mark.integration
 
@@ -29,21 +27,6 @@ groups:
         annotations:
           summary: "{{ $labels.job }} is up, which this rule wrongly calls a problem"
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def starter(request: pytest.FixtureRequest) -> Any:
-    def start(name: str, **arguments: Any) -> RunningService[Any]:
-        service: RunningService[Any] = request.getfixturevalue(f"{name}_factory")(**arguments)
-        return service
-
-    return start
 
 
 def broken(file_name: str, wrong: str, right: str) -> dict[str, str]:

@@ -1,0 +1,145 @@
+"""Point-in-time restore is exact: every row committed at or before the target, none after.
+
+One randomized commit history (suites/dr/conftest.py) is restored into a fresh Postgres at
+targets of every kind — time (between batches, inside one, on an exact commit boundary),
+xid, lsn (an exact commit record), name (restore point) and immediate — with
+recovery_target_inclusive on and off, and each restored table is compared with the
+writer's ledger. A target beyond the archive must end in Postgres's own error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dr.errors import RecoveryTargetNotReachedError
+from dr.ledger import Ledger, check_restore, read_restored
+from dr.restore import NOT_REACHED, restore
+from dr.targets import RecoveryTarget, format_lsn
+from fixtures.launcher import ServiceLauncher
+from plugins.evidence import attach_json, attach_text
+from suites.dr.conftest import History
+
+pytestmark = [pytest.mark.destructive, pytest.mark.pr_gate]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    pick: Callable[[Ledger], RecoveryTarget]
+
+
+def _middle(ledger: Ledger) -> int:
+    """A batch after the base backup with at least one more after it."""
+    after = [batch.index for batch in ledger.batches if not batch.before_backup]
+    return after[len(after) // 2]
+
+
+def _time(moment: datetime, inclusive: bool) -> RecoveryTarget:
+    return RecoveryTarget("time", moment.isoformat(sep=" "), inclusive)
+
+
+def _between(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
+    def pick(ledger: Ledger) -> RecoveryTarget:
+        k = _middle(ledger)
+        first, second = ledger.batches[k].committed_at, ledger.batches[k + 1].committed_at
+        return _time(first + (second - first) / 2, inclusive)
+
+    return pick
+
+
+def _inside(ledger: Ledger) -> RecoveryTarget:
+    batch = ledger.batches[_middle(ledger) + 1]
+    return _time(batch.started_at + (batch.committed_at - batch.started_at) / 2, True)
+
+
+def _boundary(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
+    return lambda ledger: _time(ledger.batches[_middle(ledger)].committed_at, inclusive)
+
+
+def _xid(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
+    return lambda ledger: RecoveryTarget("xid", str(ledger.batches[_middle(ledger)].xid), inclusive)
+
+
+def _lsn(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
+    return lambda ledger: RecoveryTarget(
+        "lsn", format_lsn(ledger.batches[_middle(ledger)].commit_lsn), inclusive
+    )
+
+
+CASES = [
+    Case("time-between-batches-inclusive", _between(True)),
+    Case("time-between-batches-exclusive", _between(False)),
+    Case("time-inside-a-batch", _inside),
+    Case("time-on-commit-boundary-inclusive", _boundary(True)),
+    Case("time-on-commit-boundary-exclusive", _boundary(False)),
+    Case("xid-inclusive", _xid(True)),
+    Case("xid-exclusive", _xid(False)),
+    Case("lsn-of-commit-inclusive", _lsn(True)),
+    Case("lsn-of-commit-exclusive", _lsn(False)),
+    Case("name-inclusive", lambda _: RecoveryTarget("name", "before-tail", True)),
+    Case("name-exclusive", lambda _: RecoveryTarget("name", "before-tail", False)),
+    Case("immediate-inclusive", lambda _: RecoveryTarget("immediate", "", True)),
+    Case("immediate-exclusive", lambda _: RecoveryTarget("immediate", "", False)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_restore_to_target_matches_the_ledger(
+    case: Case, pitr_history: History, native_launcher: ServiceLauncher
+) -> None:
+    ledger = pitr_history.ledger
+    target = case.pick(ledger)
+    expected = ledger.expected_rows(target)
+    every_row = ledger.expected_rows(RecoveryTarget("latest"))
+    # The target must split the history, or a restore to "latest" would pass unnoticed.
+    assert 0 < len(expected) < len(every_row), f"{target.describe()} does not split the history"
+    result = restore(
+        native_launcher, pitr_history.primary.tool, target, pitr_history.primary.work_root
+    )
+    try:
+        restored = read_restored(result.endpoint.dsn)
+    finally:
+        result.service.stop()
+    attach_json(
+        "restore",
+        {
+            "target": target.describe(),
+            "seed": pitr_history.seed,
+            "expected_rows": len(expected),
+            "restored_rows": len(restored),
+            "phases_seconds": result.phases,
+        },
+    )
+    check_restore(ledger, target, restored)
+    assert len(restored) == len(expected)
+
+
+def test_target_beyond_the_archive_fails_with_postgres_error(
+    pitr_history: History, native_launcher: ServiceLauncher
+) -> None:
+    """A time after the last archived commit: Postgres must refuse, not restore to latest."""
+    last = pitr_history.ledger.batches[-1].committed_at
+    moment = last + timedelta(milliseconds=500)
+    while datetime.now(UTC) <= moment:
+        time.sleep(0.1)
+    target = RecoveryTarget("time", moment.isoformat(sep=" "), True)
+    work_root = pitr_history.primary.work_root
+    before = set(work_root.iterdir())
+    with pytest.raises(RecoveryTargetNotReachedError) as failure:
+        restore(native_launcher, pitr_history.primary.tool, target, work_root)
+    attach_text("beyond the archive", str(failure.value))
+    assert NOT_REACHED in str(failure.value)
+    assert set(work_root.iterdir()) == before, "a failed restore left files behind"
+
+
+def test_xid_never_committed_fails_with_postgres_error(
+    pitr_history: History, native_launcher: ServiceLauncher
+) -> None:
+    target = RecoveryTarget("xid", str(pitr_history.ledger.batches[-1].xid + 1000), True)
+    with pytest.raises(RecoveryTargetNotReachedError, match=NOT_REACHED):
+        restore(native_launcher, pitr_history.primary.tool, target, pitr_history.primary.work_root)

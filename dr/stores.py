@@ -1,0 +1,113 @@
+"""Backups of the graph (Neo4j) and the cache (Redis), and the cross-store check.
+
+Neo4j Community dumps and loads offline: the source server's process is stopped (its
+home kept), `neo4j-admin database dump` writes the dump, and a fresh server is stopped,
+loaded with `neo4j-admin database load --overwrite-destination` and started again.
+Redis: `SAVE` writes an RDB snapshot, which a fresh server reads at start.
+
+After a restore, entities in Postgres and `:Entity` nodes in Neo4j must agree: the check
+names entities without nodes and nodes without entities.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from fixtures.launcher import RunningService
+from fixtures.lifecycle.readiness import wait_until_ready
+from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider, neo4j_admin
+from fixtures.providers.redis import RedisEndpoint, RedisProvider
+from fixtures.tools import hand_to_service_user
+
+RESTART_DEADLINE_SECONDS = 120.0
+SHOWN = 10
+
+
+def dump_neo4j(source: RunningService[Neo4jEndpoint], destination: Path) -> Path:
+    """Stop `source`'s process (its home stays) and dump its database into `destination`."""
+    assert source.process is not None
+    source.process.stop()
+    destination.mkdir(parents=True, exist_ok=True)
+    hand_to_service_user(destination)  # the admin tool runs as the server's user
+    neo4j_admin(source.endpoint, "database", "dump", "neo4j", f"--to-path={destination}")
+    return destination / "neo4j.dump"
+
+
+def load_neo4j(target: RunningService[Neo4jEndpoint], dump: Path) -> None:
+    """Stop the fresh `target`, load `dump` over its database, start it, wait until ready."""
+    assert target.process is not None
+    target.process.stop()
+    neo4j_admin(
+        target.endpoint,
+        "database",
+        "load",
+        "neo4j",
+        f"--from-path={dump.parent}",
+        "--overwrite-destination=true",
+    )
+    _restart(target, Neo4jProvider())
+
+
+def snapshot_redis(source: RedisEndpoint, destination: Path) -> Path:
+    """`SAVE` (a consistent RDB snapshot) and copy it to `destination`."""
+    assert source.data_dir is not None
+    client = source.client()
+    try:
+        client.save()
+    finally:
+        client.close()
+    destination.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(source.data_dir / "dump.rdb", destination / "dump.rdb"))
+
+
+def restore_redis(target: RunningService[RedisEndpoint], snapshot: Path) -> None:
+    """Stop the fresh `target`, put the snapshot where it reads it at start, start it."""
+    assert target.process is not None
+    assert target.endpoint.data_dir is not None
+    target.process.stop()
+    copied = Path(shutil.copy2(snapshot, target.endpoint.data_dir / "dump.rdb"))
+    hand_to_service_user(copied)
+    _restart(target, RedisProvider())
+
+
+def _restart(service: RunningService[Any], provider: Any) -> None:
+    assert service.process is not None
+    service.process.start()
+    wait_until_ready(
+        service.name,
+        lambda: provider.probe(service.endpoint),
+        RESTART_DEADLINE_SECONDS,
+        service.process,
+    )
+
+
+@dataclass(frozen=True)
+class CrossStoreDiff:
+    entities_without_nodes: list[int]
+    nodes_without_entities: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.entities_without_nodes or self.nodes_without_entities)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.entities_without_nodes)} entities without nodes "
+            f"(ids {self.entities_without_nodes[:SHOWN]}), "
+            f"{len(self.nodes_without_entities)} nodes without entities "
+            f"(ids {self.nodes_without_entities[:SHOWN]})"
+        )
+
+
+def cross_store_diff(pg_dsn: str, neo4j: Neo4jEndpoint) -> CrossStoreDiff:
+    with psycopg.connect(pg_dsn, autocommit=True) as connection:
+        entities = {int(row[0]) for row in connection.execute("SELECT id FROM entities")}
+    with neo4j.driver() as driver:
+        records, _, _ = driver.execute_query("MATCH (n:Entity) RETURN n.id AS id")
+    nodes = {int(record["id"]) for record in records}
+    return CrossStoreDiff(sorted(entities - nodes), sorted(nodes - entities))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,12 +34,13 @@ from dr.loss import (
     require_rto,
 )
 from dr.primary import archiving_primary
+from dr.report import plot_rto, rto_table
 from dr.restore import restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.s3 import S3Endpoint
-from plugins.evidence import attach_json, attach_text
+from plugins.evidence import attach_file, attach_json, attach_text
 from plugins.settings import HarnessContext
 from suites.dr.conftest import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
 
@@ -160,3 +162,36 @@ def test_rpo_and_rto_after_losing_the_primary(
     require_rto(recovery, slo.rto_seconds)
     # The bound that archiving itself implies: a segment is shipped every archive_timeout.
     assert point.seconds <= PR_GATE_ARCHIVE_TIMEOUT_SECONDS + 5.0, point.describe()
+
+
+DRILL_SIZES_MB = (10, 100, 1000)
+
+
+@pytest.mark.drill
+def test_rto_by_database_size(
+    native_launcher: ServiceLauncher,
+    s3: S3Endpoint,
+    api_factory: Callable[..., Any],
+    pushgateway: HttpEndpoint,
+    harness_context: HarnessContext,
+    tmp_path: Path,
+) -> None:
+    """The drill: RTO at 10 MB, 100 MB and 1 GB, with production's 60 s archive_timeout."""
+    slo = harness_context.profile.slo
+    rows: list[tuple[int, RecoveryTime]] = []
+    for megabytes in DRILL_SIZES_MB:
+        point, recovery = measure_recovery(
+            native_launcher,
+            s3,
+            api_factory,
+            megabytes=megabytes,
+            write_seconds=random.uniform(60.0, 120.0),  # noqa: S311 - a random moment
+            archive_timeout_seconds=60.0,
+        )
+        rows.append((megabytes, recovery))
+        require_rpo(point, slo.rpo_seconds)
+    attach_text("RTO by database size", rto_table(rows, slo.rto_seconds))
+    attach_file("RTO by database size", plot_rto(rows, tmp_path / "rto-by-size.png"))
+    publish(pushgateway.url, "postgres", point.seconds, rows[-1][1].seconds)
+    for _, recovery in rows:
+        require_rto(recovery, slo.rto_seconds)

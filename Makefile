@@ -22,3 +22,4 @@ bench: bootstrap
 	$(PYTHON) -m bench.startup
 	$(PYTHON) -m bench.loadgen
 	$(PYTHON) -m bench.alert_latency
+	$(PYTHON) -m bench.restore

@@ -71,7 +71,7 @@ def render(outcomes: list[StartOutcome], total_seconds: float, console: Console)
 
 
 def main(argv: list[str]) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)  # one message, one line: no wrapping at 80 columns
     arguments = parse_arguments(argv)
     requested = resolve_settings(arguments.target, arguments.backend)
     try:
@@ -157,3 +157,10 @@ def suite_table(junit: Path) -> Table:
             str(tally["skipped"]),
         )
     return table
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from drill.__main__ import suite_counts
@@ -25,3 +27,22 @@ def test_suite_counts_passed_failed_and_skipped_per_suite(tmp_path: Path) -> Non
     assert counts["dr"] == {"skipped": 1, "failed": 1}
     assert counts["alerts"] == {"passed": 1}
     assert set(counts) == {"load", "dr", "alerts"}
+
+
+def test_the_drill_command_runs_and_names_a_bad_profile(tmp_path: Path) -> None:
+    """`python -m drill` is the main job: its entry point must run, and a bad profile
+    stops it with one line and exit status 2 before anything starts."""
+    missing = tmp_path / "missing.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "drill", "--target", str(missing)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if str(missing) in line]
+    assert len(lines) == 1, result.stdout
+    assert "does not exist" in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr

@@ -4,6 +4,7 @@ pytest_plugins = [
     "pytester",
     "plugins.target",
     "plugins.alert_selection",
-    "fixtures.services",
-    "fixtures.alerting",
+    "plugins.criteria",
+    "plugins.services",
+    "plugins.alerting",
 ]

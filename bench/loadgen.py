@@ -6,7 +6,8 @@ target on loopback, entity reads `GET /entities/{id}` with random ids, all cache
 1. maximum sustained throughput: the harness (closed model, N users, Locust in the load
    child) and `wrk` (N connections) each run flat out for the same time;
 2. latency at a rate both sustain (half the lower maximum): the harness in the open model
-   at that rate, `wrk` paced to the same rate by its Lua `delay()` hook.
+   at that rate (the default VU pool: each request sent at its intended time by a free
+   VU), `wrk` paced to the same rate by its Lua `delay()` hook.
 
 It prints both and the ratios. Aims (issue 3): harness/wrk maximum throughput >= 0.8
 (the target, not the generator, is the bottleneck), and at the common rate the harness's
@@ -102,14 +103,15 @@ def run_harness(
     plan = LoadPlan(
         scenario="entity_query",
         base_url=target.url,
-        users=users,
         duration_seconds=seconds,
         rate_per_second=rate,
-        entity_count=ENTITIES,
+        users=None if rate is not None else users,
+        entity_ids=f"1-{ENTITIES}",
     )
     result = run_load(plan, workdir)
-    if result.generator_saturated:
-        Console(stderr=True).print(f"[yellow]note: {result.summary()}")
+    problem = result.generator.problem()
+    if problem is not None:
+        Console(stderr=True).print(f"[yellow]note: {problem}; {result.summary()}")
     return Measured(result.throughput, result.p50 * 1e3, result.errors)
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from xml.etree import ElementTree
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
@@ -35,6 +37,7 @@ from plugins.settings import resolve_settings
 ROOT = Path(__file__).resolve().parents[1]
 ALLURE_RESULTS = ROOT / "reports" / "allure-results"
 JUNIT = ROOT / "reports" / "junit" / "drill.xml"
+CRITERIA = ROOT / "reports" / "criteria.jsonl"
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -115,12 +118,14 @@ def run_suites(selection: str, target: str, backend: str, console: Console) -> i
     command = [
         sys.executable, "-m", "pytest", "suites", "-m", selection,
         "--target", target, "--backend", backend,
-        f"--alluredir={ALLURE_RESULTS}", f"--junitxml={JUNIT}",
+        f"--alluredir={ALLURE_RESULTS}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",
     ]  # fmt: skip
     console.print(f"drill: {' '.join(command[1:])}")
     status = subprocess.run(command, cwd=ROOT, check=False).returncode
     if JUNIT.exists():
         console.print(suite_table(JUNIT))
+    if CRITERIA.exists():
+        console.print(criteria_table(CRITERIA))
     verdict = "[green]drill passed[/]" if status == 0 else f"[red]drill failed (pytest {status})[/]"
     console.print(f"{verdict}; evidence: {ALLURE_RESULTS}, {JUNIT}")
     return status
@@ -156,6 +161,21 @@ def suite_table(junit: Path) -> Table:
             f"[red]{failed}[/]" if failed else "0",
             str(tally["skipped"]),
         )
+    return table
+
+
+def criteria_table(path: Path) -> Table:
+    """One row per measurement the suites recorded (`plugins.criteria`)."""
+    table = Table(title="drill: criteria")
+    for column in ("criterion", "scope", "bound", "measured", "verdict"):
+        table.add_column(column)
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        bound = "-" if row["bound"] is None else f"{row['bound']:g} {row['unit']}"
+        measured = "-" if row["measured"] is None else f"{row['measured']:.4g} {row['unit']}"
+        verdict = row["verdict"]
+        style = "green" if verdict == "pass" else "red"
+        table.add_row(row["criterion"], row["scope"], bound, measured, Text(verdict, style=style))
     return table
 
 

@@ -3,9 +3,11 @@
 - `latency-histogram.png`: how many requests took how long (log-spaced bins), with
   P50/P95/P99 and the bound marked;
 - `latency-over-time.png`: per second, P50/P95/max latency and requests/errors;
-- `percentiles.md`: the percentile table (total and per route, P95 with its interval).
+- `percentiles.md`: the percentile table (total and per route, P95 with its interval);
+- `intervals.hlog`: the HDR interval log (one histogram per second of intended time);
+- `capacity.png` (`plot_capacity`): P50/P95/P99 against the arrival rate of each step.
 
-The raw HDR interval log is the child's own file (`result.files.interval_log`). Figures
+Figures
 are drawn with matplotlib's object API on the Agg canvas: no pyplot, no global backend.
 Attaching them to a report is the reporter's job; this returns the paths.
 """
@@ -14,12 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 from matplotlib.figure import Figure
 
-from load.result import LoadResult
+from load.result import HIGHEST_US, LOWEST_US, LoadResult
 from load.stats import LatencyDistribution
+
+SIGNIFICANT_DIGITS = 3
 
 HISTOGRAM_BINS = 60
 DPI = 110
@@ -43,8 +50,9 @@ def write_evidence(result: LoadResult, out: Path, bound: float | None = None) ->
         histogram_png=out / "latency-histogram.png",
         timeline_png=out / "latency-over-time.png",
         percentile_table=out / "percentiles.md",
-        interval_log=result.files.interval_log,
+        interval_log=out / "intervals.hlog",
     )
+    write_interval_log(result, evidence.interval_log)
     plot_histogram(result, evidence.histogram_png, bound)
     plot_timeline(result, evidence.timeline_png, bound)
     evidence.percentile_table.write_text(percentile_table(result))
@@ -102,7 +110,14 @@ def plot_timeline(result: LoadResult, path: Path, bound: float | None) -> None:
     count_axes.bar(
         seconds, [row.errors for row in result.timeline], color="#c44e52", label="errors"
     )
-    count_axes.set_xlabel("second of the run (by response end)")
+    count_axes.bar(
+        seconds,
+        [row.dropped for row in result.timeline],
+        bottom=[row.requests for row in result.timeline],
+        color="#dd8452",
+        label="dropped (generator)",
+    )
+    count_axes.set_xlabel("second of the run (by intended send time)")
     count_axes.set_ylabel("per second")
     count_axes.legend(loc="upper left", fontsize="small")
     figure.tight_layout()
@@ -111,8 +126,7 @@ def plot_timeline(result: LoadResult, path: Path, bound: float | None) -> None:
 
 def _title(result: LoadResult) -> str:
     plan = result.plan
-    model = f"open, {plan.rate_per_second:g}/s" if plan.rate_per_second else "closed"
-    return f"{plan.scenario}: {model}, {plan.users} users, n={result.requests}"
+    return f"{plan.scenario}: {plan.describe()}, n={result.requests}"
 
 
 def percentile_table(result: LoadResult) -> str:
@@ -150,3 +164,63 @@ def _row(name: str, requests: int, errors: int, latency: LatencyDistribution) ->
         f"| {name} | {requests} | {errors} | {cells[0]:.1f} | {cells[1]:.1f} | "
         f"[{low}, {high}] | {tail[0]:.1f} | {tail[1]:.1f} |"
     )
+
+
+def write_interval_log(result: LoadResult, path: Path) -> None:
+    """The HDR interval log: one latency histogram (microseconds) per second of the window."""
+    start = datetime.fromtimestamp(result.started_at, tz=UTC).isoformat()
+    lines = [
+        "#[Histogram log format version 1.2]",
+        f"#[StartTime: {result.started_at:.3f} (seconds since epoch), {start}]",
+        "#[values in microseconds; latency from each request's origin (load.pacing)]",
+        '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"',
+    ]
+    for row, histogram in _per_second_histograms(result):
+        encoded = histogram.encode().decode("ascii")
+        lines.append(f"{row:.3f},1.000,{histogram.get_max_value() / 1e6:.6f},{encoded}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _per_second_histograms(result: LoadResult) -> list[tuple[int, Any]]:
+    seconds: dict[int, Any] = {}
+    for second, latency_us in result.samples:
+        histogram = seconds.get(second)
+        if histogram is None:
+            histogram = seconds[second] = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+        histogram.record_value(latency_us)
+    return sorted(seconds.items())
+
+
+CapacityPoint = tuple[float, float, float, float, str]
+
+
+def plot_capacity(points: list[CapacityPoint], path: Path, bound: float, title: str) -> None:
+    """Latency against rate: (rate, P50, P95, P99 in s, verdict) per step, the bound marked."""
+    figure = Figure(figsize=(8, 4.5), dpi=DPI)
+    axes = figure.add_subplot()
+    rates = [point[0] for point in points]
+    series = (
+        ("P50", "#4c72b0", [point[1] for point in points]),
+        ("P95", "#c44e52", [point[2] for point in points]),
+        ("P99", "#dd8452", [point[3] for point in points]),
+    )
+    for name, color, values in series:
+        axes.plot(rates, [value * 1e3 for value in values], marker="o", color=color, label=name)
+    for rate, _, p95, _, verdict in points:
+        axes.annotate(
+            verdict,
+            (rate, p95 * 1e3),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize="x-small",
+        )
+    axes.axhline(bound * 1e3, color="black", linestyle="--", label=f"bound {bound * 1e3:.0f} ms")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("arrival rate (requests/s, log scale)")
+    axes.set_ylabel("latency (ms, log scale)")
+    axes.set_title(title)
+    axes.legend(loc="upper left", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, format="png")

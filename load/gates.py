@@ -1,26 +1,36 @@
-"""Gates on a load result: honest, and impossible to skip by a typo.
+"""Gates on a load result: honest about the target, the generator, and the sample size.
 
 A `Gate` names a metric, a bound and the scenario it is about (and optionally a route):
 
     Gate("latency", 1.5, "graph_query", percentile=95)   # P95 < 1.5 s
     Gate("error_rate", 0.01, "graph_query")              # error rate < 1 %
-    Gate("throughput", 40.0, "graph_query")              # at least 40 completed requests/s
+    Gate("throughput", 40.0, "graph_query")              # at least 40 answered requests/s
 
 A gate that names a metric, percentile, scenario or route that does not exist raises
 `GateError`: an error, never a pass (k6 ignores such thresholds and exits 0; we don't).
 
 The decision rule, so that a gate near its bound does not flap. Latency percentiles and
-error rates are estimates from a sample, so each comes with a two-sided 95 % confidence
+error rates are estimates from a sample, so each comes with a two-sided confidence
 interval [lo, hi] (`load.stats`: order-statistic interval for a percentile, Clopper-Pearson
-for an error rate), and for an upper bound B ("must stay below B"):
+for an error rate; 95 % for one look, less per look under `load.sequential`), and for an
+upper bound B ("must stay below B"):
 
-- PASS         when hi < B: the point estimate and the whole interval are below the bound;
-- FAIL         when lo >= B: the target is over the bound beyond reasonable doubt;
+- PASS         when hi < B, counting every open request against the target (a pending
+               request, and an arrival the generator dropped, as infinitely slow and
+               failed);
+- FAIL         when lo >= B, counting every open request for it (a pending request at the
+               lower bound of its latency and successful, every arrival the generator
+               dropped as an instant success): the target is over the bound beyond doubt,
+               whatever the generator did;
+- INVALID      when the generator did not hold the plan (it dropped more than the plan's
+               `max_dropped_ratio` of the arrivals, 0.1 % by default, or its CPU was
+               saturated: `GeneratorStats.problem`) and the gate did not FAIL: the run
+               neither passes nor fails the target, and says what to change;
 - INCONCLUSIVE otherwise: the interval straddles the bound. This fails too, with a
-  message saying the run was too short to decide and about how much longer would be.
+               message saying the run was too short to decide (`load.sequential` extends it).
 
-So a target whose true P95 sits at the bound fails (at most 2.5 % of its runs could
-pass), a target clearly below passes run after run, and the verdict changes only when the
+So a target whose true P95 sits at the bound fails (at most 2.5 % of its runs could pass),
+a target clearly below passes run after run, and the verdict changes only when the
 interval, not the noisy point estimate, crosses the bound. Throughput is a count over a
 fixed window, not a sample estimate: its gate compares the measured rate with the bound.
 """
@@ -34,7 +44,7 @@ from enum import Enum
 
 from load.errors import GateError
 from load.plan import discover_scenarios
-from load.result import LoadResult
+from load.result import HIGHEST_US, LOWEST_US, LoadResult, to_us
 from load.stats import DEFAULT_CONFIDENCE, Interval, LatencyDistribution, proportion_interval
 
 METRICS = ("latency", "error_rate", "throughput")
@@ -43,7 +53,8 @@ METRICS = ("latency", "error_rate", "throughput")
 class Verdict(Enum):
     PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
+    INCONCLUSIVE = "undecided"
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,10 @@ class GateOutcome:
     def passed(self) -> bool:
         return self.verdict is Verdict.PASS
 
+    @property
+    def decided(self) -> bool:
+        return self.verdict is not Verdict.INCONCLUSIVE
+
 
 class GateFailedError(AssertionError):
     """One or more gates did not pass; the message lists each, one line per gate."""
@@ -108,16 +123,19 @@ def evaluate(gate: Gate, result: LoadResult, confidence: float = DEFAULT_CONFIDE
     """Judge one gate; `GateError` if it names a scenario or route the result lacks."""
     _check_scenario(gate, result)
     where = f"scenario {gate.scenario}" + (f", route {gate.route}" if gate.route else "")
+    problem = result.generator.problem()
+    if gate.metric == "throughput":
+        return _throughput(gate, result, where, problem)
+    sample = _sample(gate, result)
     if gate.metric == "latency":
-        return _latency(gate, _distribution(gate, result), where, confidence)
-    if gate.metric == "error_rate":
-        requests, errors = _counts(gate, result)
-        return _error_rate(gate, requests, errors, where, confidence)
-    return _throughput(gate, result, where)
+        return _latency(gate, sample, where, confidence, problem)
+    return _error_rate(gate, sample, where, confidence, problem)
 
 
-def evaluate_all(gates: Iterable[Gate], result: LoadResult) -> list[GateOutcome]:
-    return [evaluate(gate, result) for gate in gates]
+def evaluate_all(
+    gates: Iterable[Gate], result: LoadResult, confidence: float = DEFAULT_CONFIDENCE
+) -> list[GateOutcome]:
+    return [evaluate(gate, result, confidence) for gate in gates]
 
 
 def require(result: LoadResult, gates: Iterable[Gate]) -> list[GateOutcome]:
@@ -129,6 +147,47 @@ def require(result: LoadResult, gates: Iterable[Gate]) -> list[GateOutcome]:
     if failed:
         raise GateFailedError(failed)
     return outcomes
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """What a gate sees: the sent requests, and what is still open about them.
+
+    `latency` holds every sent request, the `pending` ones at `pending_us` (a lower bound);
+    `dropped` arrivals were never sent (the generator's).
+    """
+
+    latency: LatencyDistribution
+    requests: int
+    errors: int
+    pending: int
+    pending_us: int
+    dropped: int
+
+    def latency_against(self) -> LatencyDistribution:
+        """Pending requests and dropped arrivals as infinitely slow: the worst case."""
+        worst = self.latency.moved(self.pending_us, HIGHEST_US, self.pending)
+        return worst.added(HIGHEST_US, self.dropped)
+
+    def latency_for(self) -> LatencyDistribution:
+        """Pending at their lower bound, dropped arrivals as instant: the best case."""
+        return self.latency.added(LOWEST_US, self.dropped)
+
+
+def _sample(gate: Gate, result: LoadResult) -> _Sample:
+    _route_or_error(gate, result)
+    pending_us = to_us(result.pending_latency)
+    if gate.route is None:
+        return _Sample(
+            result.latency,
+            result.requests,
+            result.errors,
+            result.pending,
+            pending_us,
+            result.dropped,
+        )
+    route = result.route(gate.route)  # pending requests have no route yet: none here
+    return _Sample(route.latency, route.requests, route.errors, 0, pending_us, result.dropped)
 
 
 def _check_scenario(gate: Gate, result: LoadResult) -> None:
@@ -155,21 +214,8 @@ def _route_or_error(gate: Gate, result: LoadResult) -> None:
         )
 
 
-def _distribution(gate: Gate, result: LoadResult) -> LatencyDistribution:
-    _route_or_error(gate, result)
-    return result.latency if gate.route is None else result.route(gate.route).latency
-
-
-def _counts(gate: Gate, result: LoadResult) -> tuple[int, int]:
-    _route_or_error(gate, result)
-    if gate.route is None:
-        return result.requests, result.errors
-    route = result.route(gate.route)
-    return route.requests, route.errors
-
-
 def decide(interval: Interval, bound: float) -> Verdict:
-    """The rule of the module docstring, for an upper bound."""
+    """PASS below, FAIL above, INCONCLUSIVE across the bound (an upper bound)."""
     if interval.high is not None and interval.high < bound:
         return Verdict.PASS
     if interval.low is not None and interval.low >= bound:
@@ -177,53 +223,99 @@ def decide(interval: Interval, bound: float) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
+def _combine(against: Interval, for_target: Interval, bound: float, problem: str | None) -> Verdict:
+    """The rule of the module docstring, from the worst-case and the best-case intervals."""
+    if decide(for_target, bound) is Verdict.FAIL:
+        return Verdict.FAIL
+    if problem is not None:
+        return Verdict.INVALID
+    if decide(against, bound) is Verdict.PASS:
+        return Verdict.PASS
+    return Verdict.INCONCLUSIVE
+
+
 def _latency(
-    gate: Gate, latency: LatencyDistribution, where: str, confidence: float
+    gate: Gate, sample: _Sample, where: str, confidence: float, problem: str | None
 ) -> GateOutcome:
     assert gate.percentile is not None
     q = gate.percentile / 100
+    latency = sample.latency
     n = latency.n
     if n == 0:
-        message = f"{gate.label}: no requests were recorded ({where}); the gate cannot pass"
-        return GateOutcome(gate, Verdict.FAIL, math.nan, None, 0, message)
+        return _no_requests(gate, where, problem)
     measured = latency.quantile(q)
     interval = latency.quantile_interval(q, confidence)
-    verdict = decide(interval, gate.bound)
-    ci = f"{confidence:.0%} CI [{_s(interval.low, '0')}, {_s(interval.high, 'inf')}] s"
-    context = f"{where}, n={n}, {ci}"
+    verdict = _combine(
+        sample.latency_against().quantile_interval(q, confidence),
+        sample.latency_for().quantile_interval(q, confidence),
+        gate.bound,
+        problem,
+    )
+    ci = f"{_level(confidence)} CI [{_s(interval.low, '0')}, {_s(interval.high, 'inf')}] s"
+    context = f"{where}, n={n}{_open(sample)}, {ci}"
     message = _message(gate, verdict, f"{measured:.2f} s", f"{gate.bound:.2f} s", context)
-    if verdict is Verdict.INCONCLUSIVE:
-        message += _longer(measured, interval, gate.bound)
+    message += _note(
+        verdict, sample, problem=problem, measured=measured, interval=interval, bound=gate.bound
+    )
     return GateOutcome(gate, verdict, measured, interval, n, message)
 
 
 def _error_rate(
-    gate: Gate, requests: int, errors: int, where: str, confidence: float
+    gate: Gate, sample: _Sample, where: str, confidence: float, problem: str | None
 ) -> GateOutcome:
+    requests, errors = sample.requests, sample.errors
     if requests == 0:
-        message = f"error rate: no requests were recorded ({where}); the gate cannot pass"
-        return GateOutcome(gate, Verdict.FAIL, math.nan, None, 0, message)
+        return _no_requests(gate, where, problem)
     measured = errors / requests
     low, high = proportion_interval(errors, requests, confidence)
     interval = Interval(low, high, confidence)
-    verdict = decide(interval, gate.bound)
-    ci = f"{confidence:.0%} CI [{low:.2%}, {high:.2%}]"
-    context = f"{where}, {errors} of {requests} requests failed, {ci}"
+    worst = errors + sample.pending + sample.dropped
+    against = Interval(
+        *proportion_interval(worst, requests + sample.dropped, confidence), confidence
+    )
+    for_target = Interval(
+        *proportion_interval(errors, requests + sample.dropped, confidence), confidence
+    )
+    verdict = _combine(against, for_target, gate.bound, problem)
+    ci = f"{_level(confidence)} CI [{low:.2%}, {high:.2%}]"
+    context = f"{where}, {errors} of {requests} requests failed{_open(sample)}, {ci}"
     message = _message(gate, verdict, f"{measured:.2%}", f"{gate.bound:.2%}", context)
-    if verdict is Verdict.INCONCLUSIVE:
-        message += _longer(measured, interval, gate.bound)
+    message += _note(
+        verdict, sample, problem=problem, measured=measured, interval=interval, bound=gate.bound
+    )
     return GateOutcome(gate, verdict, measured, interval, requests, message)
 
 
-def _throughput(gate: Gate, result: LoadResult, where: str) -> GateOutcome:
+def _throughput(gate: Gate, result: LoadResult, where: str, problem: str | None) -> GateOutcome:
     measured = result.throughput
     verdict = Verdict.PASS if measured >= gate.bound else Verdict.FAIL
-    sign = ">=" if verdict is Verdict.PASS else "<"
+    if verdict is Verdict.FAIL and problem is not None:
+        verdict = Verdict.INVALID
+    sign = ">=" if measured >= gate.bound else "<"
     message = (
         f"throughput {measured:.1f}/s {sign} bound {gate.bound:.1f}/s "
         f"({where}, {result.completed} completed in {result.load_seconds:.1f} s)"
     )
+    if verdict is Verdict.INVALID:
+        message = f"invalid run: {message}; {problem}"
     return GateOutcome(gate, verdict, measured, None, result.completed, message)
+
+
+def _no_requests(gate: Gate, where: str, problem: str | None) -> GateOutcome:
+    verdict = Verdict.FAIL if problem is None else Verdict.INVALID
+    message = f"{gate.label}: no requests were recorded ({where}); the gate cannot pass"
+    if problem is not None:
+        message = f"invalid run: {message}; {problem}"
+    return GateOutcome(gate, verdict, math.nan, None, 0, message)
+
+
+def _open(sample: _Sample) -> str:
+    parts = []
+    if sample.pending:
+        parts.append(f"{sample.pending} pending")
+    if sample.dropped:
+        parts.append(f"{sample.dropped} dropped by the generator")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _message(gate: Gate, verdict: Verdict, measured: str, bound: str, context: str) -> str:
@@ -231,10 +323,36 @@ def _message(gate: Gate, verdict: Verdict, measured: str, bound: str, context: s
         return f"{gate.label} {measured} < bound {bound} ({context})"
     if verdict is Verdict.FAIL:
         return f"{gate.label} {measured} > bound {bound} ({context})"
+    if verdict is Verdict.INVALID:
+        return (
+            f"invalid run: {gate.label} {measured} against bound {bound} neither passes nor "
+            f"fails the target ({context})"
+        )
     return (
         f"{gate.label} {measured} undecided against bound {bound}: the interval straddles "
         f"the bound ({context}); the run was too short to decide"
     )
+
+
+def _note(
+    verdict: Verdict,
+    sample: _Sample,
+    *,
+    problem: str | None,
+    measured: float,
+    interval: Interval,
+    bound: float,
+) -> str:
+    if verdict is Verdict.INVALID:
+        return f": {problem}"
+    if verdict is Verdict.FAIL and sample.dropped:
+        return (
+            f"; it fails even counting the {sample.dropped} arrivals the generator dropped "
+            "as instant successes"
+        )
+    if verdict is Verdict.INCONCLUSIVE:
+        return _longer(measured, interval, bound)
+    return ""
 
 
 def _longer(measured: float, interval: Interval, bound: float) -> str:
@@ -247,6 +365,11 @@ def _longer(measured: float, interval: Interval, bound: float) -> str:
         return " — the estimate sits on the bound: a longer run will not settle it"
     factor = max(1.5, (half_width / margin) ** 2)
     return f" — run about {math.ceil(factor)}x longer"
+
+
+def _level(confidence: float) -> str:
+    """95 % as "95%", a per-look level such as 0.9903 as "99%"."""
+    return f"{confidence * 100:.3g}%"
 
 
 def _s(value: float | None, unbounded: str) -> str:

@@ -20,11 +20,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from load.errors import LoadPlanError
+from load.ids import DEFAULT_ENTITY_IDS, IdRanges
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIOS_DIR = REPO_ROOT / "scenarios" / "load"
 DEFAULT_MAX_DURATION_SECONDS = 600.0
-DEFAULT_ENTITY_COUNT = 10_000
+DEFAULT_SEND_TOLERANCE_SECONDS = 0.05
+DEFAULT_MAX_DROPPED_RATIO = 0.001  # a GC pause may drop a few; more is not the planned load
+DEFAULT_LATENCY_BOUND_SECONDS = 1.5
+# Little's law: in flight = rate x time in system. The default cap lets the mean time in
+# system reach this many latency bounds before arrivals are dropped.
+IN_FLIGHT_HEADROOM = 4.0
+MIN_IN_FLIGHT, MAX_DEFAULT_IN_FLIGHT = 16, 2_000
 LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 
 
@@ -41,57 +48,98 @@ def discover_scenarios(directory: Path = DEFAULT_SCENARIOS_DIR) -> dict[str, Pat
 class LoadPlan:
     """One load run.
 
-    `rate_per_second` set: the open model, a constant arrival rate shared by all users,
-    latency measured from each request's intended send time (`load.pacing`). `None`: the
-    closed model, each user sends as soon as its previous request ends.
-    `users` caps the concurrency in both models; `spawn_rate` is users started per second
-    (default: `users`, which Locust dispatches as one batch: all users start at once).
-    `processes` > 0 runs Locust's master with that many local worker processes; 0 runs
-    everything in one child process.
+    Open model (`rate_per_second` set, `load.pacing`): arrivals at a constant rate, each
+    handed at its intended time to a free VU of a pool of `max_in_flight` (default sized
+    from the rate and `latency_bound_seconds`, `default_max_in_flight`); latency from the
+    intended time; an arrival the generator cannot send within `send_tolerance_seconds`
+    is dropped and counted apart, never against the target (more than `max_dropped_ratio`
+    of them make the run invalid).
+    Closed model (`rate_per_second` None): `users` users, each sending as soon as its
+    previous request ends; `spawn_rate` users started per second (default all at once).
+    `processes` load processes share the rate and the VUs (like k6's execution segments).
     """
 
     scenario: str
     base_url: str
-    users: int
     duration_seconds: float
     rate_per_second: float | None = None
+    max_in_flight: int | None = None
+    users: int | None = None
     spawn_rate: float | None = None
-    processes: int = 0
+    processes: int = 1
     seed: int = 0
-    entity_count: int = DEFAULT_ENTITY_COUNT
+    entity_ids: str = DEFAULT_ENTITY_IDS
     allow_remote: bool = False
     max_duration_seconds: float = DEFAULT_MAX_DURATION_SECONDS
+    send_tolerance_seconds: float = DEFAULT_SEND_TOLERANCE_SECONDS
+    max_dropped_ratio: float = DEFAULT_MAX_DROPPED_RATIO
+    latency_bound_seconds: float = DEFAULT_LATENCY_BOUND_SECONDS
     scenarios_dir: Path = field(default=DEFAULT_SCENARIOS_DIR)
 
     def __post_init__(self) -> None:
         self._check_scenario()
         self._check_base_url()
-        _require_int("users", self.users, 1, "give at least one user (the concurrency cap)")
         self._check_duration()
-        if self.rate_per_second is not None:
-            _require_positive(
-                "rate_per_second",
-                self.rate_per_second,
-                "give a positive arrival rate in requests/s, or None for the closed model",
+        if self.rate_per_second is None:
+            self._check_closed()
+        else:
+            self._check_open()
+        _require_int("processes", self.processes, 1, "give at least one load process")
+        if self.processes > self.vus:
+            raise LoadPlanError(
+                f"load plan: processes={self.processes} > {self.vus} VUs: every load process "
+                "needs at least one; lower processes or raise max_in_flight / users"
             )
-        if self.spawn_rate is not None:
-            _require_positive("spawn_rate", self.spawn_rate, "give users started per second")
-        self._check_processes()
-        _require_int("entity_count", self.entity_count, 1, "seed at least one entity")
         _require_int("seed", self.seed, None, "give an integer seed")
+        IdRanges.parse(self.entity_ids)
 
     @property
     def open_model(self) -> bool:
         return self.rate_per_second is not None
 
     @property
+    def vus(self) -> int:
+        """Virtual users in all processes: the in-flight cap (open) or the users (closed)."""
+        if self.rate_per_second is None:
+            assert self.users is not None
+            return self.users
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return default_max_in_flight(self.rate_per_second, self.latency_bound_seconds)
+
+    def vus_of(self, process: int) -> int:
+        """VUs of process `process` (0-based): an even split, the first ones take the rest."""
+        share, rest = divmod(self.vus, self.processes)
+        return share + (1 if process < rest else 0)
+
+    def rate_of(self, process: int) -> float | None:
+        """The arrival rate of one process: its share of the VUs' share of the rate."""
+        if self.rate_per_second is None:
+            return None
+        return self.rate_per_second * self.vus_of(process) / self.vus
+
+    @property
     def effective_spawn_rate(self) -> float:
-        """Users started per second; by default all users at once (one dispatch batch)."""
-        return float(self.users) if self.spawn_rate is None else self.spawn_rate
+        """Users started per second; by default all at once (one dispatch batch)."""
+        return float(self.vus) if self.spawn_rate is None else self.spawn_rate
 
     @property
     def ramp_seconds(self) -> float:
-        return self.users / self.effective_spawn_rate
+        return self.vus / self.effective_spawn_rate
+
+    @property
+    def ids(self) -> IdRanges:
+        return IdRanges.parse(self.entity_ids)
+
+    def describe(self) -> str:
+        """One line: the model, its rate or users, the cap, the length."""
+        if self.rate_per_second is None:
+            return f"closed model, {self.users} users, {self.duration_seconds:g} s"
+        return (
+            f"open model, {self.rate_per_second:g}/s, up to {self.vus} in flight, "
+            f"{self.duration_seconds:g} s, {self.processes} load process"
+            + ("es" if self.processes > 1 else "")
+        )
 
     @property
     def locustfile(self) -> Path:
@@ -159,13 +207,52 @@ class LoadPlan:
                 f"{self.max_duration_seconds:g} s; shorten the run or raise max_duration_seconds"
             )
 
-    def _check_processes(self) -> None:
-        _require_int("processes", self.processes, 0, "give 0 (one process) or a worker count")
-        if self.processes > self.users:
+    def _check_open(self) -> None:
+        _require_positive(
+            "rate_per_second",
+            self.rate_per_second,
+            "give a positive arrival rate in requests/s, or None for the closed model",
+        )
+        for name in ("users", "spawn_rate"):
+            if getattr(self, name) is not None:
+                raise LoadPlanError(
+                    f"load plan: {name} is for the closed model; with rate_per_second the "
+                    "concurrency follows from the rate (give max_in_flight to cap it)"
+                )
+        if self.max_in_flight is not None:
+            _require_int("max_in_flight", self.max_in_flight, 1, "give the in-flight cap (VUs)")
+        _require_positive(
+            "send_tolerance_seconds", self.send_tolerance_seconds, "give a positive tolerance"
+        )
+        _require_positive(
+            "latency_bound_seconds", self.latency_bound_seconds, "give the SLO's latency bound"
+        )
+        ratio = self.max_dropped_ratio
+        if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio < 1:
             raise LoadPlanError(
-                f"load plan: processes={self.processes} > users={self.users}: every worker "
-                "process needs at least one user; lower processes or raise users"
+                f"load plan: max_dropped_ratio={ratio!r} must be in [0, 1): the share of "
+                "arrivals the generator may drop before a run is invalid"
             )
+
+    def _check_closed(self) -> None:
+        _require_int("users", self.users, 1, "give at least one user, or a rate_per_second")
+        if self.max_in_flight is not None:
+            raise LoadPlanError(
+                "load plan: max_in_flight caps the open model; the closed model's "
+                "concurrency is users"
+            )
+        if self.spawn_rate is not None:
+            _require_positive("spawn_rate", self.spawn_rate, "give users started per second")
+
+
+def default_max_in_flight(rate: float, latency_bound: float) -> int:
+    """The default VU pool: rate x bound x `IN_FLIGHT_HEADROOM`, within [16, 2000].
+
+    A target whose requests take on average 4x the bound fills it; such a target fails its
+    latency gate even when the arrivals dropped meanwhile are counted as instant successes.
+    """
+    wanted = math.ceil(rate * latency_bound * IN_FLIGHT_HEADROOM)
+    return min(MAX_DEFAULT_IN_FLIGHT, max(MIN_IN_FLIGHT, wanted))
 
 
 def is_loopback(host: str) -> bool:

@@ -149,6 +149,26 @@ class LatencyDistribution:
             tally[value] = tally.get(value, 0) + 1
         return cls(tuple(sorted(tally.items())))
 
+    def added(self, value_us: int, count: int) -> LatencyDistribution:
+        """This distribution with `count` more values of `value_us`."""
+        if count <= 0:
+            return self
+        tally = dict(self.counts)
+        tally[value_us] = tally.get(value_us, 0) + count
+        return LatencyDistribution(tuple(sorted(tally.items())))
+
+    def moved(self, from_us: int, to_us: int, count: int) -> LatencyDistribution:
+        """`count` of the values `from_us` (at most as many as there are) made `to_us`."""
+        tally = dict(self.counts)
+        moving = min(count, tally.get(from_us, 0))
+        if moving <= 0:
+            return self
+        tally[from_us] -= moving
+        if tally[from_us] == 0:
+            del tally[from_us]
+        tally[to_us] = tally.get(to_us, 0) + moving
+        return LatencyDistribution(tuple(sorted(tally.items())))
+
     @property
     def n(self) -> int:
         return sum(count for _, count in self.counts)

@@ -7,11 +7,15 @@ skipped against a non-local target unless its profile sets `destructive = true`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fixtures.backend import choose_backend
-from fixtures.errors import HarnessError
-from fixtures.profile import load_profile
+from fixtures.errors import HarnessError, ProfileError
+from fixtures.profile import TargetProfile, load_profile
+from load.errors import LoadPlanError
+from load.ids import IdRanges, read_id_file
 from plugins.settings import HarnessContext, resolve_settings
 
 HARNESS_CONTEXT = pytest.StashKey[HarnessContext]()
@@ -40,10 +44,30 @@ def pytest_configure(config: pytest.Config) -> None:
     requested = resolve_settings(config.getoption("--target"), config.getoption("--backend"))
     try:
         profile = load_profile(requested.target)
+        check_engine_settings(profile)
         backend = choose_backend(requested.backend, profile.is_local)
     except (HarnessError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[HARNESS_CONTEXT] = HarnessContext(profile=profile, backend=backend)
+
+
+def check_engine_settings(profile: TargetProfile) -> None:
+    """Profile values that the engines read, checked before any test (`ProfileError`)."""
+    api = profile.services.get("api", {})
+    if "entity_ids" in api and "entity_ids_file" in api:
+        raise ProfileError(
+            f"target profile {profile.describe()}: keys 'services.api.entity_ids' and "
+            "'services.api.entity_ids_file' both given; keep one"
+        )
+    try:
+        if "entity_ids" in api:
+            IdRanges.parse(str(api["entity_ids"]))
+        if "entity_ids_file" in api:
+            read_id_file(Path(str(api["entity_ids_file"])))
+    except LoadPlanError as error:
+        raise ProfileError(
+            f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
+        ) from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

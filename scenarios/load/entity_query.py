@@ -1,4 +1,4 @@
-"""Entity query: GET /entities/{id} for ids drawn uniformly from 1..N (the seeded entities)."""
+"""Entity query: GET /entities/{id} for ids drawn uniformly from the plan's entity ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Graph query: GET /graph/{id}/neighbors?depth=d, d uniform in 1..3, ids uniform in 1..N."""
+"""Graph query: GET /graph/{id}/neighbors?depth=d, d uniform in 1..3, ids from the plan's ids."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Mixed workload: 70 % entity reads, 20 % graph traversals (depth 1-3), 10 % writes.
 
-A write is POST /entities with links to three existing entities (ids in 1..N), so the
-graph grows the way the platform's does: new nodes attached to old ones.
+A write is POST /entities with links to three existing entities (ids from the plan's entity
+ids), so the graph grows the way the platform's does: new nodes attached to old ones.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ class MixedUser(PacedUser):
 
     @task(10)
     def create_entity(self) -> None:
-        links = self.rng.sample(
-            range(1, self.entity_count + 1), k=min(LINKS_PER_WRITE, self.entity_count)
-        )
+        links = self.random_entity_ids(LINKS_PER_WRITE)
         body = {"name": f"load-{self.rng.getrandbits(48):012x}", "kind": "load", "links": links}
         self.send("POST", "/entities", name="/entities", json=body)

@@ -1,5 +1,5 @@
 """Fixtures of the alert suites: the test-profile rules and the timing table
-(`receiver` and `starter` come from fixtures/alerting.py)."""
+(`receiver` and `starter` come from plugins/alerting.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures of the load suites: the target, a Prometheus that scrapes it, the run helper."""
+"""Fixtures of the load suites: the target and its ids, a Prometheus that scrapes it."""
 
 from __future__ import annotations
 
@@ -10,33 +10,51 @@ from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.api import ApiEndpoint
 from fixtures.providers.base import HttpEndpoint
-from fixtures.services import start_service
+from load.errors import LoadPlanError
 from load.plan import is_loopback
+from load.preflight import check_entity_ids
+from plugins.services import start_service
 from plugins.settings import HarnessContext
 from suites.load.gated_run import scrape_config
+from suites.load.target import LoadTarget, entity_ids_of
 
 
 @pytest.fixture(scope="module")
-def load_target(api: ApiEndpoint, harness_context: HarnessContext) -> ApiEndpoint:
-    """The target, if load may be sent to it: loopback, or a profile that allows it."""
+def load_target(api: ApiEndpoint, harness_context: HarnessContext) -> LoadTarget:
+    """The target, if load may be sent to it (loopback, or a profile that allows it), and
+    its ids, checked once: ids that mostly answer 404 stop the load tests with one line."""
     profile = harness_context.profile
     if not is_loopback(api.host) and not profile.allow_remote_load:
         pytest.skip(
             f"load suites send traffic to this machine only: {api.url} is not loopback; "
             f"set [target] allow_remote_load = true in {profile.describe()} to load it"
         )
-    return api
+    failure = None
+    try:
+        ids = entity_ids_of(api)
+        check_entity_ids(api.url, ids)
+    except LoadPlanError as error:
+        failure = str(error)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    return LoadTarget(api, ids.spec)
 
 
 @pytest.fixture(scope="module")
 def target_prometheus(
-    load_target: ApiEndpoint, service_launcher: ServiceLauncher, request: pytest.FixtureRequest
-) -> Iterator[HttpEndpoint]:
-    """A Prometheus scraping the target every second; the profile's own one externally."""
+    load_target: LoadTarget, service_launcher: ServiceLauncher
+) -> Iterator[HttpEndpoint | None]:
+    """A Prometheus scraping the target every second; the profile's own one externally, or
+    None (the cross-check is then skipped, saying so, and the gates still run)."""
     if service_launcher.backend is Backend.EXTERNAL:
-        yield request.getfixturevalue("prometheus")
+        if "prometheus" not in service_launcher.profile.services:
+            yield None
+            return
+        yield start_service(service_launcher, "prometheus").endpoint
         return
-    running = start_service(service_launcher, "prometheus", config=scrape_config(load_target))
+    running = start_service(
+        service_launcher, "prometheus", config=scrape_config(load_target.endpoint)
+    )
     try:
         yield running.endpoint
     finally:

@@ -1,28 +1,31 @@
-"""One load run from a suite: run, keep the evidence, gate on the SLO, cross-check.
+"""One load run from a suite: run it until the gates decide, keep the evidence, cross-check.
 
 The order matters: the evidence is written and attached before any verdict, so a failed
 gate still leaves its histogram, timeline, percentile table and raw HDR log in the
-report; the gates (`load.gates`) are judged before the server-side cross-check, so a
-slow target fails on the SLO, naming the measured value and the bound.
+report; the server-side cross-check runs whatever the gates said, and a failing gate's
+message shows the server's view next to the client's.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fixtures.profile import Slo
-from fixtures.providers.api import ApiEndpoint
+from fixtures.providers.base import HttpEndpoint
 from load.crosscheck import CrossCheck, crosscheck
-from load.errors import CrossCheckError, GateError
+from load.errors import CrossCheckError
 from load.evidence import Evidence, write_evidence
-from load.gates import Gate, GateFailedError, GateOutcome, require
+from load.gates import Gate
 from load.plan import LoadPlan
 from load.result import LoadResult
-from load.runner import run_load
+from load.runner import start_load
+from load.sequential import Decision, Looks, judge_sequentially
+from plugins.criteria import Criteria
 from plugins.evidence import attach_file, attach_text
 
 SCRAPE_INTERVAL_SECONDS = 1.0
@@ -30,7 +33,7 @@ SCRAPE_INTERVAL_SECONDS = 1.0
 SETTLE_SECONDS = 2 * SCRAPE_INTERVAL_SECONDS + 0.5
 
 
-def scrape_config(target: ApiEndpoint) -> str:
+def scrape_config(target: HttpEndpoint) -> str:
     """prometheus.yml for a Prometheus that scrapes the target's /metrics every second."""
     return f"""\
 global:
@@ -51,56 +54,93 @@ def slo_gates(scenario: str, slo: Slo) -> list[Gate]:
     ]
 
 
+class CrossCheckSkippedWarning(UserWarning):
+    """The target's own metrics could not be compared: no Prometheus for it."""
+
+
 @dataclass(frozen=True)
 class GatedRun:
-    result: LoadResult
-    outcomes: list[GateOutcome]
+    decision: Decision
     crosscheck: CrossCheck | None
     evidence: Evidence
 
+    @property
+    def result(self) -> LoadResult:
+        return self.decision.result
 
-def run_gated(plan: LoadPlan, slo: Slo, workdir: Path, prometheus_url: str | None) -> GatedRun:
-    """Run `plan`, attach evidence, then fail the test (one line per gate) on any gate."""
-    result = run_load(plan, workdir / "load")
+
+def run_gated(
+    plan: LoadPlan,
+    looks: Looks,
+    slo: Slo,
+    workdir: Path,
+    prometheus_url: str | None,
+    criteria: Criteria | None = None,
+) -> GatedRun:
+    """Run `plan` until its gates decide; attach evidence; fail (one line per gate) unless
+    every gate passed and the client agrees with the server."""
+    with start_load(plan, workdir / "load") as run:
+        decision = judge_sequentially(run, slo_gates(plan.scenario, slo), looks)
+    result = decision.result
     evidence = write_evidence(result, workdir / "evidence", bound=slo.p95_seconds)
     attach_evidence(result, evidence)
-    outcomes, failure = _judge(result, slo)
-    if failure is not None:
-        attach_text("gates", failure)
-        pytest.fail(failure, pytrace=False)
-    attach_text("gates", "\n".join(outcome.message for outcome in outcomes))
-    checked = None
-    if prometheus_url is not None:
-        checked = _crosscheck(result, prometheus_url)
-    return GatedRun(result, outcomes, checked, evidence)
+    checked, server_view = _server_view(result, prometheus_url)
+    report = _report(decision, server_view)
+    attach_text("gates", report)
+    if criteria is not None:
+        _record(criteria, decision)
+    if not decision.passed:
+        pytest.fail(report, pytrace=False)
+    if checked is not None and not checked.ok:
+        pytest.fail(f"{report}\nthe client and the server disagree:\n{checked.message}", False)
+    return GatedRun(decision, checked, evidence)
 
 
-def _judge(result: LoadResult, slo: Slo) -> tuple[list[GateOutcome], str | None]:
-    """The gates' outcomes, or the failure message (summary, error kinds, each gate)."""
-    try:
-        return require(result, slo_gates(result.scenario, slo)), None
-    except GateFailedError as failed:
+def _report(decision: Decision, server_view: str) -> str:
+    result = decision.result
+    lines = [result.summary(), decision.describe()]
+    lines += [outcome.message for outcome in decision.outcomes]
+    if result.error_kinds:
         kinds = ", ".join(f"{kind}: {count}" for kind, count in result.error_kinds.items())
-        errors = f"\nerrors by kind: {kinds}" if kinds else ""
-        return [], f"{result.summary()}{errors}\n{failed}"
-    except GateError as error:
-        return [], f"gate error: {error}"
+        lines.append(f"errors by kind: {kinds}")
+    lines.append(server_view)
+    return "\n".join(lines)
 
 
-def _crosscheck(result: LoadResult, prometheus_url: str) -> CrossCheck:
-    """Client P95 against the server's, side by side; fail loudly if they disagree."""
+def _server_view(result: LoadResult, prometheus_url: str | None) -> tuple[CrossCheck | None, str]:
+    """The cross-check (client P95 against the server's), or why there is none."""
+    if prometheus_url is None:
+        reason = (
+            "cross-check skipped: no Prometheus scrapes this target (the profile has no "
+            "[services.prometheus]); the gates above are the client's view only"
+        )
+        warnings.warn(reason, CrossCheckSkippedWarning, stacklevel=2)
+        return None, reason
     time.sleep(max(0.0, result.ended_at + SETTLE_SECONDS - time.time()))
-    checked: CrossCheck | None = None
     try:
         checked = crosscheck(result, prometheus_url)
     except CrossCheckError as error:
-        problem = f"cross-check against Prometheus failed: {error}"
-    if checked is None:
-        pytest.fail(problem, pytrace=False)
+        return None, f"cross-check against Prometheus failed: {error}"
     attach_text("client vs server P95", checked.message)
-    if not checked.ok:
-        pytest.fail(checked.message, pytrace=False)
-    return checked
+    return checked, f"server's view (Prometheus):\n{checked.message}"
+
+
+def _record(criteria: Criteria, decision: Decision) -> None:
+    result = decision.result
+    for outcome in decision.outcomes:
+        gate = outcome.gate
+        interval = outcome.interval
+        criteria.record(
+            criterion="p95_latency" if gate.metric == "latency" else gate.metric,
+            scope=result.scenario,
+            bound=gate.bound,
+            unit="s" if gate.metric == "latency" else "ratio",
+            measured=outcome.measured,
+            interval=None if interval is None else (interval.low, interval.high),
+            verdict=outcome.verdict.value,
+            decided_after_s=decision.elapsed_seconds,
+            requests=result.requests,
+        )
 
 
 def attach_evidence(result: LoadResult, evidence: Evidence) -> None:

@@ -5,9 +5,11 @@
 Serves the routes of design section 4 that the load scenarios use, on 127.0.0.1, with a
 per-request delay and an answer status set at run time:
 
-- POST /_control {"delay": seconds, "status": code, "report_factor": x}: set them, and
-  reset the counter; `report_factor` scales what /metrics reports (1 = the truth), so a
-  test can make the server's metrics disagree with what the client measures;
+- POST /_control {"delay": seconds, "status": code, "report_factor": x, "error_share": p,
+  "seed": n}: set them, and reset the counter; `error_share` answers that share of
+  requests (drawn from a seeded generator) with 500; `report_factor` scales what /metrics
+  reports (1 = the truth), so a test can make the server's metrics disagree with what the
+  client measures;
 - GET /_count: {"count": requests served since the last reset (control routes excluded)};
 - GET /metrics: `http_request_duration_seconds` and `intelgraph_query_latency_seconds`
   histograms (the delay stands in for the database query), as design section 4 names them.
@@ -16,9 +18,10 @@ per-request delay and an answer status set at run time:
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -34,6 +37,8 @@ class Knobs:
     status: int = 200
     count: int = 0
     report_factor: float = 1.0
+    error_share: float = 0.0
+    draws: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311
 
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
@@ -73,6 +78,8 @@ def build_app() -> Starlette:
         query.labels("neo4j", "stub").observe((time.perf_counter() - started) * knobs.report_factor)
         code = 201 if request.method == "POST" else 200
         code = knobs.status if knobs.status >= 400 else code
+        if knobs.error_share > 0 and knobs.draws.random() < knobs.error_share:
+            code = 500
         route = template(request.url.path)
         elapsed = (time.perf_counter() - started) * knobs.report_factor
         http.labels(route, request.method, str(code)).observe(elapsed)
@@ -88,6 +95,8 @@ def build_app() -> Starlette:
         knobs.delay = float(body.get("delay", 0.0))
         knobs.status = int(body.get("status", 200))
         knobs.report_factor = float(body.get("report_factor", 1.0))
+        knobs.error_share = float(body.get("error_share", 0.0))
+        knobs.draws = random.Random(int(body.get("seed", 0)))  # noqa: S311 - test faults
         knobs.count = 0
         return JSONResponse({"ok": True})
 

@@ -8,7 +8,7 @@ from fixtures.lifecycle.ports import PortAllocator
 
 pytestmark = pytest.mark.integration
 
-PLUGINS = 'pytest_plugins = ["plugins.target", "fixtures.services"]'
+PLUGINS = 'pytest_plugins = ["plugins.target", "plugins.services"]'
 SUMMARY_PREFIXES = ("ERROR test_", "FAILED test_")
 USES_REDIS = "def test_uses_redis(redis):\n    assert redis.port > 0\n"
 
@@ -135,7 +135,7 @@ def test_destructive_allowed_when_profile_opts_in(harness: pytest.Pytester) -> N
 
 def test_unknown_alert_rule_selected(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
-        'pytest_plugins = ["plugins.target", "plugins.alert_selection", "fixtures.services"]'
+        'pytest_plugins = ["plugins.target", "plugins.alert_selection", "plugins.services"]'
     )
     pytester.makepyfile(test_x="def test_x(alert_rule_name):\n    assert alert_rule_name\n")
     result = pytester.runpytest_subprocess("--alert-rule", "ServiceDown", "--alert-rule", "Nope")
@@ -145,9 +145,31 @@ def test_unknown_alert_rule_selected(pytester: pytest.Pytester) -> None:
 
 def test_selected_alert_rule_runs_alone(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
-        'pytest_plugins = ["plugins.target", "plugins.alert_selection", "fixtures.services"]'
+        'pytest_plugins = ["plugins.target", "plugins.alert_selection", "plugins.services"]'
     )
     pytester.makepyfile(test_x="def test_x(alert_rule_name):\n    assert alert_rule_name\n")
     result = pytester.runpytest_subprocess("--alert-rule", "ServiceDown", "-v")
     result.assert_outcomes(passed=1)
     assert any("test_x[ServiceDown]" in line for line in result.outlines)
+
+
+@pytest.mark.parametrize(
+    ("api", "fragments"),
+    [
+        ('entity_ids = "10-1"', ("'services.api.entity_ids'", "must satisfy 1 <= low <= high")),
+        ('entity_ids_file = "nope.txt"', ("'services.api.entity_ids_file'", "is not a file")),
+        ('entity_ids_file = "ids.txt"', ("'services.api.entity_ids'", "line 1: 'x'")),
+        (
+            'entity_ids = "1-5"\nentity_ids_file = "ids.txt"',
+            ("'services.api.entity_ids_file' both given",),
+        ),
+    ],
+)
+def test_bad_entity_ids_stop_the_run_before_any_test(
+    harness: pytest.Pytester, api: str, fragments: tuple[str, ...]
+) -> None:
+    harness.makefile(".txt", ids="x\n")
+    path = profile(harness, f'[services.api]\nurl = "http://127.0.0.1:9"\n{api}\n')
+    result = harness.runpytest_subprocess("--target", path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", *fragments)

@@ -1,9 +1,12 @@
 """The load engine end to end, against a small real HTTP server on 127.0.0.1.
 
-The server (`tests/integration/load_stub.py`) answers the scenarios' routes with a delay
-and a status set at run time, and counts what it served, so each test can show what the
-engine did to it: the planned rate, the coordinated-omission correction, gates failing
-and passing, distributed mode, a deadline, and a bad plan that sends nothing.
+The server (`tests/integration/load_stub.py`) answers the scenarios' routes with a delay,
+a status and a share of errors set at run time, and counts what it served, so each test
+can show what the engine did to it: the planned rate held whatever the responses do (the
+open model), the generator's own failures counted apart and making the run invalid,
+gates failing and passing, sequential gates deciding by extension, several load
+processes, a run stopped early or cut by window, a deadline, a killed parent, and a bad
+plan that sends nothing.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from load.crosscheck import Agreement, CrossCheckFailedError, crosscheck
 from load.errors import LoadPlanError, LoadRunError
 from load.evidence import write_evidence
 from load.gates import Gate, GateFailedError, Verdict, evaluate, require
+from load.pacing import CAP
 from load.plan import LoadPlan
 from load.result import LoadResult
-from load.runner import run_load
+from load.runner import run_load, start_load
+from load.sequential import Looks, judge_sequentially
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +55,22 @@ scrape_configs:
 class Stub:
     url: str
 
-    def set(self, delay: float = 0.0, status: int = 200, report_factor: float = 1.0) -> None:
-        """Set the server's delay, status and metrics factor; reset its request counter."""
-        body = json.dumps({"delay": delay, "status": status, "report_factor": report_factor})
+    def set(
+        self,
+        delay: float = 0.0,
+        status: int = 200,
+        report_factor: float = 1.0,
+        error_share: float = 0.0,
+    ) -> None:
+        """Set the server's delay, status, metrics factor and error share; reset its counter."""
+        body = json.dumps(
+            {
+                "delay": delay,
+                "status": status,
+                "report_factor": report_factor,
+                "error_share": error_share,
+            }
+        )
         data = body.encode()
         request = urllib.request.Request(  # noqa: S310 - loopback URL
             f"{self.url}/_control", data=data, method="POST"
@@ -100,15 +118,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
         process.wait(timeout=10)
 
 
-def run(
-    stub: Stub,
-    tmp: Path,
-    delay: float = 0.0,
-    status: int = 200,
-    report_factor: float = 1.0,
-    **plan: object,
-) -> LoadResult:
-    stub.set(delay, status, report_factor)
+def run(stub: Stub, tmp: Path, **plan: object) -> LoadResult:
     values: dict[str, object] = {"scenario": "graph_query", "base_url": stub.url}
     values.update(plan)
     return run_load(LoadPlan(**values), tmp)  # type: ignore[arg-type]
@@ -116,60 +126,84 @@ def run(
 
 @pytest.fixture(scope="module")
 def fast(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadResult, int]:
+    stub.set()
     tmp = tmp_path_factory.mktemp("fast")
-    result = run(stub, tmp, users=8, rate_per_second=40.0, duration_seconds=4.0)
+    result = run(stub, tmp, rate_per_second=40.0, duration_seconds=4.0)
     return result, stub.count()
 
 
 @pytest.fixture(scope="module")
-def stalled_open(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> LoadResult:
-    tmp = tmp_path_factory.mktemp("stalled-open")
-    return run(stub, tmp, delay=0.2, users=1, rate_per_second=20.0, duration_seconds=3.0)
+def slow_open(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> LoadResult:
+    stub.set(delay=0.2)
+    return run(
+        stub, tmp_path_factory.mktemp("slow-open"), rate_per_second=20.0, duration_seconds=3.0
+    )
 
 
 @pytest.fixture(scope="module")
-def stalled_closed(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> LoadResult:
-    tmp = tmp_path_factory.mktemp("stalled-closed")
-    return run(stub, tmp, delay=0.2, users=1, rate_per_second=None, duration_seconds=3.0)
+def slow_closed(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> LoadResult:
+    stub.set(delay=0.2)
+    return run(stub, tmp_path_factory.mktemp("slow-closed"), users=1, duration_seconds=3.0)
 
 
 def test_the_open_model_holds_the_planned_rate(fast: tuple[LoadResult, int]) -> None:
     result, served = fast
-    assert result.requests == pytest.approx(160, abs=2), "40/s for 4 s"
+    assert result.requests == 160, "40/s for 4 s, every one sent"
     assert result.throughput == pytest.approx(40.0, rel=0.05)
     assert result.errors == 0
+    assert result.valid
     assert served == result.completed, "the server saw exactly what the client recorded"
-    per_second = [second.requests for second in result.timeline if second.second < 4]
-    assert all(abs(count - 40) <= 4 for count in per_second), per_second
-    assert result.files.interval_log.read_text().startswith("#[Histogram log format")
+    per_second = [second.requests for second in result.timeline]
+    assert per_second == [40, 40, 40, 40], "by intended send time"
+    assert result.generator.send_lag_max < result.plan.send_tolerance_seconds
 
 
-def test_a_stalled_target_shows_its_queueing_only_in_the_open_model(
-    stalled_open: LoadResult, stalled_closed: LoadResult
+def test_slow_answers_do_not_delay_later_arrivals_in_the_open_model(
+    slow_open: LoadResult, slow_closed: LoadResult
 ) -> None:
-    # Closed model, 1 user: it waits for each 200 ms answer, so it sees ~200 ms and sends
-    # ~5/s, and never notices that 20/s were due: coordinated omission.
-    assert 0.19 <= stalled_closed.p95 <= 0.30
-    assert stalled_closed.throughput == pytest.approx(5.0, rel=0.2)
-    # Open model, 20/s due, 1 user: every request waits for the ones before it; latency
-    # from the intended send time grows through the run, far beyond the 200 ms service time.
-    assert 0.19 <= stalled_open.service.quantile(0.95) <= 0.30
-    assert stalled_open.p95 > 1.0
-    assert stalled_open.p95 > 4 * stalled_closed.p95
-    assert stalled_open.requests == pytest.approx(60, abs=2), "every due slot is accounted for"
-    assert stalled_open.error_kinds.get("not sent by end of run", 0) > 30
+    # Open model: 20/s due, each answer 200 ms: about 4 requests in flight at once, each
+    # sent at its own time, so latency from the intended time is the 200 ms service time.
+    assert slow_open.requests == 60
+    assert slow_open.valid, slow_open.summary()
+    assert 0.19 <= slow_open.p95 <= 0.30
+    assert 3 <= slow_open.generator.peak_in_flight <= 8
+    # Closed model, 1 user: it waits for each answer, sends ~5/s and never notices that
+    # more were due (coordinated omission): its latencies look the same, its rate does not.
+    assert 0.19 <= slow_closed.p95 <= 0.30
+    assert slow_closed.throughput == pytest.approx(5.0, rel=0.2)
+
+
+def test_a_generator_too_small_for_the_target_makes_the_run_invalid_not_the_target_bad(
+    stub: Stub, tmp_path: Path
+) -> None:
+    stub.set(delay=0.2)
+    result = run(stub, tmp_path, rate_per_second=20.0, duration_seconds=3.0, max_in_flight=2)
+    assert result.dropped > 20
+    assert result.generator.dropped == {CAP: result.dropped}
+    assert result.errors == 0, "no dropped arrival is counted as the target's error"
+    assert result.p95 < 0.3, "nor as the target's latency"
+    assert result.requests + result.dropped == 60
+    for gate in (
+        Gate("latency", 1.5, "graph_query", percentile=95),
+        Gate("error_rate", 0.01, "graph_query"),
+    ):
+        outcome = evaluate(gate, result)
+        assert outcome.verdict is Verdict.INVALID
+        assert "the load generator dropped" in outcome.message
+        assert "all 2 VUs were busy" in outcome.message
+        assert "raise max_in_flight or add processes" in outcome.message
 
 
 def test_a_p95_gate_fails_naming_the_value_when_slow_and_passes_when_fast(
-    fast: tuple[LoadResult, int], stalled_closed: LoadResult, tmp_path: Path
+    fast: tuple[LoadResult, int], slow_open: LoadResult, tmp_path: Path
 ) -> None:
     gate = Gate("latency", 0.15, "graph_query", percentile=95)
-    slow = evaluate(gate, stalled_closed)
+    slow = evaluate(gate, slow_open)
     assert slow.verdict is Verdict.FAIL
     assert slow.message.startswith("P95 0.2")
-    assert "> bound 0.15 s (scenario graph_query, n=" in slow.message
+    assert "> bound 0.15 s (scenario graph_query, n=60" in slow.message
     with pytest.raises(GateFailedError, match=r"P95 0\.2\d s > bound 0\.15 s"):
-        require(stalled_closed, [gate])
+        require(slow_open, [gate])
     result, _ = fast
     outcomes = require(result, [gate, Gate("error_rate", 0.05, "graph_query")])
     assert all(outcome.passed for outcome in outcomes)
@@ -178,26 +212,19 @@ def test_a_p95_gate_fails_naming_the_value_when_slow_and_passes_when_fast(
 
 
 def test_server_errors_fail_the_error_rate_gate(stub: Stub, tmp_path: Path) -> None:
-    result = run(stub, tmp_path, status=500, users=4, rate_per_second=50.0, duration_seconds=2.0)
+    stub.set(status=500)
+    result = run(stub, tmp_path, rate_per_second=50.0, duration_seconds=2.0)
     assert result.error_kinds == {"HTTP 500": result.requests}
     with pytest.raises(GateFailedError, match=r"error rate 100\.00% > bound 1\.00%"):
         require(result, [Gate("error_rate", 0.01, "graph_query")])
 
 
-def test_distributed_mode_runs_the_same_plan_on_worker_processes(
-    stub: Stub, tmp_path: Path
-) -> None:
+def test_two_load_processes_share_the_rate(stub: Stub, tmp_path: Path) -> None:
+    stub.set()
     result = run(
-        stub,
-        tmp_path,
-        scenario="mixed",
-        users=4,
-        processes=2,
-        rate_per_second=40.0,
-        duration_seconds=3.0,
+        stub, tmp_path, scenario="mixed", processes=2, rate_per_second=40.0, duration_seconds=3.0
     )
-    assert result.requests == pytest.approx(120, abs=4)
-    assert result.throughput == pytest.approx(40.0, rel=0.1)
+    assert result.requests == pytest.approx(120, abs=2)
     assert result.errors == 0
     assert stub.count() == result.completed
     assert {route.route for route in result.routes} == {
@@ -205,10 +232,56 @@ def test_distributed_mode_runs_the_same_plan_on_worker_processes(
         "GET /graph/{id}/neighbors",
         "POST /entities",
     }
-    assert sorted(p.name for p in result.files.directory.glob("worker-*.log")) == [
-        "worker-1.log",
-        "worker-2.log",
-    ]
+    assert [path.name for path in result.files.records] == ["records-0.tsv", "records-1.tsv"]
+
+
+def test_a_run_in_the_background_can_be_cut_by_window_and_stopped_early(
+    stub: Stub, tmp_path: Path
+) -> None:
+    stub.set()
+    plan = LoadPlan("entity_query", stub.url, duration_seconds=60.0, rate_per_second=50.0)
+    started = time.monotonic()
+    with start_load(plan, tmp_path) as load:
+        t0 = load.wait_started().started_at
+        time.sleep(max(0.0, t0 + 3.0 - time.time()))
+        first = load.result(since=t0, until=t0 + 1.0)
+        load.stop()
+        whole = load.wait()
+    assert time.monotonic() - started < 20, "stopped well before its 60 s"
+    assert first.requests == 50
+    assert whole.finished
+    assert 140 <= whole.requests <= 200
+    assert whole.load_seconds < 5
+    sent = stub.count()
+    time.sleep(0.5)
+    assert stub.count() == sent, "nothing is sent after the stop"
+
+
+def test_a_sequential_gate_decides_by_extending_the_run(stub: Stub, tmp_path: Path) -> None:
+    # A true error rate of 0.2 % against a 1 % bound: 250 requests cannot show it (0
+    # errors of 250 at 99 % is up to 2 %); the run goes on until they can.
+    stub.set(error_share=0.002)
+    looks = Looks(first_seconds=5, step_seconds=5, max_seconds=60, settle_seconds=1.0)
+    plan = LoadPlan("entity_query", stub.url, duration_seconds=60, rate_per_second=50.0)
+    with start_load(plan, tmp_path / "below") as load:
+        decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)
+    assert decision.passed, decision.outcomes[0].message
+    assert decision.look > 1, "undecided at the first look"
+    assert decision.elapsed_seconds < 60
+    assert decision.describe().startswith(f"decided after {decision.elapsed_seconds:.0f} s")
+
+
+def test_a_sequential_gate_that_reaches_its_cap_is_undecided(stub: Stub, tmp_path: Path) -> None:
+    stub.set(error_share=0.01)
+    looks = Looks(first_seconds=2, step_seconds=2, max_seconds=4, settle_seconds=1.0)
+    plan = LoadPlan("entity_query", stub.url, duration_seconds=4, rate_per_second=50.0)
+    with start_load(plan, tmp_path / "at-bound") as load:
+        decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)
+    (outcome,) = decision.outcomes
+    assert outcome.verdict is Verdict.INCONCLUSIVE
+    assert "undecided against bound 1.00%" in outcome.message
+    assert decision.look == decision.looks == 2
+    assert decision.describe().startswith("still undecided after 4 s")
 
 
 def test_a_bad_plan_sends_nothing(stub: Stub, tmp_path: Path) -> None:
@@ -217,7 +290,6 @@ def test_a_bad_plan_sends_nothing(stub: Stub, tmp_path: Path) -> None:
         values: dict[str, object] = {
             "scenario": "graph_query",
             "base_url": stub.url,
-            "users": 2,
             "duration_seconds": 2,
             "rate_per_second": 10.0,
         }
@@ -225,7 +297,7 @@ def test_a_bad_plan_sends_nothing(stub: Stub, tmp_path: Path) -> None:
         with pytest.raises(LoadPlanError):
             LoadPlan(**values)  # type: ignore[arg-type]
     # The child checks the plan again: a tampered file is refused with one line.
-    good = LoadPlan("graph_query", stub.url, users=2, duration_seconds=2, rate_per_second=10.0)
+    good = LoadPlan("graph_query", stub.url, duration_seconds=2, rate_per_second=10.0)
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(good.to_json().replace('"rate_per_second": 10.0', '"rate_per_second": -3'))
     child = subprocess.run(
@@ -247,22 +319,62 @@ def test_a_bad_plan_sends_nothing(stub: Stub, tmp_path: Path) -> None:
 def test_the_deadline_kills_the_whole_run(stub: Stub, tmp_path: Path) -> None:
     stub.set()
     plan = LoadPlan(
-        "entity_query", stub.url, users=2, processes=1, duration_seconds=30, rate_per_second=20.0
+        "entity_query", stub.url, processes=2, duration_seconds=30, rate_per_second=20.0
     )
     started = time.monotonic()
     with pytest.raises(LoadRunError, match="did not finish within its deadline of 6 s"):
         run_load(plan, tmp_path, deadline_seconds=6.0)
     assert time.monotonic() - started < 15
-    leftovers = [
-        proc
-        for proc in Path("/proc").glob("[0-9]*/cmdline")
-        if str(tmp_path).encode() in _read(proc)
-    ]
-    assert leftovers == [], "the child and its worker are gone"
+    assert _processes_naming(tmp_path) == [], "both load processes are gone"
     sent = stub.count()
     assert sent > 0, "the run had started"
     time.sleep(0.5)
     assert stub.count() == sent, "and nothing is sent any more"
+
+
+KILLED_PARENT = """
+import sys, time
+from pathlib import Path
+from load.plan import LoadPlan
+from load.runner import start_load
+run = start_load(LoadPlan("entity_query", sys.argv[1], duration_seconds=60, rate_per_second=20.0),
+                 Path(sys.argv[2]))
+run.wait_started()
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_load_child_ends_when_its_parent_is_killed(stub: Stub, tmp_path: Path) -> None:
+    """SIGKILL of the process that started a run (pytest, say) ends the run by itself:
+    the child sees its stdin close, drains and exits, even without a reaper."""
+    stub.set()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, stub.url, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "started"
+        parent.kill()
+        parent.wait(timeout=10)
+        give_up_at = time.monotonic() + 15
+        while _processes_naming(tmp_path) and time.monotonic() < give_up_at:
+            time.sleep(0.2)
+        assert _processes_naming(tmp_path) == [], "the load child outlived its parent"
+    finally:
+        parent.kill()
+    footer = (tmp_path / "result" / "records-0.tsv").read_text().splitlines()[-1]
+    assert footer.startswith("E\t")
+    assert '"stopped_early": true' in footer
+
+
+def _processes_naming(path: Path) -> list[Path]:
+    return [
+        proc for proc in Path("/proc").glob("[0-9]*/cmdline") if str(path).encode() in _read(proc)
+    ]
 
 
 def _read(path: Path) -> bytes:
@@ -292,9 +404,8 @@ def test_client_and_server_p95_are_compared_and_a_disagreement_fails_loudly(
     config = PROMETHEUS_CONFIG.replace("{target}", stub.url.removeprefix("http://"))
     prometheus: str = prometheus_factory(config=config).endpoint.url
     _wait_for_scrape(prometheus, time.time())  # the baseline scrape, before any load
-    honest = run(
-        stub, tmp_path / "honest", delay=0.06, users=8, rate_per_second=40.0, duration_seconds=3.0
-    )
+    stub.set(delay=0.06)
+    honest = run(stub, tmp_path / "honest", rate_per_second=40.0, duration_seconds=3.0)
     _wait_for_scrape(prometheus, honest.ended_at + SCRAPE_SECONDS)
     check = crosscheck(honest, prometheus, extra_seconds=2 * SCRAPE_SECONDS)
     print(check.message)  # shown with the test's output when it fails
@@ -305,15 +416,8 @@ def test_client_and_server_p95_are_compared_and_a_disagreement_fails_loudly(
     assert db.agreement is Agreement.AGREE, check.message
     check.require()
     # Now the server's metrics say every request took 5x what the client measured.
-    lying = run(
-        stub,
-        tmp_path / "lying",
-        delay=0.06,
-        report_factor=5.0,
-        users=8,
-        rate_per_second=40.0,
-        duration_seconds=3.0,
-    )
+    stub.set(delay=0.06, report_factor=5.0)
+    lying = run(stub, tmp_path / "lying", rate_per_second=40.0, duration_seconds=3.0)
     _wait_for_scrape(prometheus, lying.ended_at + SCRAPE_SECONDS)
     check = crosscheck(lying, prometheus, extra_seconds=2 * SCRAPE_SECONDS)
     print(check.message)

@@ -43,7 +43,7 @@ def test_hold_every_service(request, service_launcher):
 
 
 def start_holding_run(pytester: pytest.Pytester, state_file: Path) -> subprocess.Popen[bytes]:
-    pytester.makeconftest('pytest_plugins = ["plugins.target", "fixtures.services"]')
+    pytester.makeconftest('pytest_plugins = ["plugins.target", "plugins.services"]')
     test_file = pytester.makepyfile(test_hold=HOLDING_TEST)
     log = (pytester.path / "run.log").open("wb")
     return subprocess.Popen(

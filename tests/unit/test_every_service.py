@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import services
 from fixtures.providers.registry import PROVIDERS
+from plugins import services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_service_has_provider_module_fixtures_readme_row_and_test(name: str) -> None:
     module = importlib.import_module(f"fixtures.providers.{name}")
     assert PROVIDERS[name].__module__ == module.__name__
-    assert hasattr(services, name), f"no session fixture `{name}` in fixtures/services.py"
+    assert hasattr(services, name), f"no session fixture `{name}` in plugins/services.py"
     assert hasattr(services, f"{name}_factory"), f"no `{name}_factory` fixture"
     readme = (ROOT / "README.md").read_text()
     assert f"| {name} | `{name}`, `{name}_factory` |" in readme, f"no README row for {name}"

@@ -232,3 +232,59 @@ def test_an_empty_result_cannot_pass() -> None:
     outcome = evaluate(Gate("latency", 1.5, "graph_query", percentile=95), make_result([]))
     assert outcome.verdict is Verdict.FAIL
     assert "no requests were recorded" in outcome.message
+
+
+# The generator's failures and what is still open --------------------------------------
+
+P95 = Gate("latency", 1.5, "graph_query", percentile=95)
+ERRORS = Gate("error_rate", 0.01, "graph_query")
+
+
+def test_a_run_whose_generator_dropped_arrivals_is_invalid_not_a_pass() -> None:
+    result = make_result([0.01] * 2000, dropped={"max_in_flight reached": 40})
+    for gate in (P95, ERRORS):
+        outcome = evaluate(gate, result)
+        assert outcome.verdict is Verdict.INVALID
+        assert outcome.message.startswith("invalid run: ")
+        assert "neither passes nor fails the target" in outcome.message
+        assert "dropped 40 of 2040 arrivals (1.96% > 0.10%; max_in_flight reached: 40)" in (
+            outcome.message
+        )
+        assert "raise max_in_flight" in outcome.message
+
+
+def test_a_bad_target_fails_even_if_the_generator_dropped_arrivals() -> None:
+    result = make_result([0.01] * 800 + [3.0] * 200, errors=200, dropped={"sent too late": 30})
+    for gate in (P95, ERRORS):
+        outcome = evaluate(gate, result)
+        assert outcome.verdict is Verdict.FAIL, outcome.message
+        assert "fails even counting the 30 arrivals the generator dropped" in outcome.message
+
+
+def test_a_saturated_generator_makes_the_run_invalid() -> None:
+    outcome = evaluate(P95, make_result([0.01] * 2000, cpu=0.97))
+    assert outcome.verdict is Verdict.INVALID
+    assert "CPU was 97% busy" in outcome.message
+
+
+def test_pending_requests_count_against_a_pass_and_for_a_fail() -> None:
+    # 1,000 answered fast, 40 due and unanswered 3 s after: at least 3 s slow, outcome open.
+    open_40 = make_result([0.01] * 1000, pending=40, pending_latency=3.0)
+    assert evaluate(P95, open_40).verdict is Verdict.INCONCLUSIVE
+    assert evaluate(ERRORS, open_40).verdict is Verdict.INCONCLUSIVE, "they may all fail"
+    open_2 = make_result([0.01] * 1000, pending=2, pending_latency=0.1)
+    assert evaluate(P95, open_2).verdict is Verdict.PASS, "even if they never end"
+    open_200 = make_result([0.01] * 1000, pending=200, pending_latency=3.0)
+    assert evaluate(P95, open_200).verdict is Verdict.FAIL, "they are slow whatever happens"
+    assert "200 pending" in evaluate(P95, open_200).message
+
+
+def test_a_few_drops_do_not_invalidate_a_run_but_count_against_a_pass() -> None:
+    # 1 of 2,001 (a GC pause): below the 0.1 % the plan tolerates; counted as failed.
+    few = make_result([0.01] * 2000, dropped={"sent too late": 1})
+    assert few.valid
+    assert evaluate(P95, few).verdict is Verdict.PASS
+    assert evaluate(ERRORS, make_result([0.01] * 2000, errors=10)).verdict is Verdict.PASS
+    near = make_result([0.01] * 2000, errors=10, dropped={"sent too late": 2})
+    outcome = evaluate(ERRORS, near)
+    assert outcome.verdict is Verdict.INCONCLUSIVE, "10 errors pass; 12 of 2,002 might not"

@@ -18,7 +18,6 @@ def plan(**overrides: Any) -> LoadPlan:
     values: dict[str, Any] = {
         "scenario": "entity_query",
         "base_url": BASE,
-        "users": 10,
         "duration_seconds": 30.0,
         "rate_per_second": 20.0,
     }
@@ -47,12 +46,38 @@ def test_helper_files_are_not_scenarios(tmp_path: Path) -> None:
 
 
 def test_a_valid_plan() -> None:
-    valid = plan(spawn_rate=5.0, processes=2, seed=7)
+    valid = plan(processes=2, seed=7)
     assert valid.open_model
-    assert valid.ramp_seconds == 2.0
     assert valid.locustfile.name == "entity_query.py"
-    assert not plan(rate_per_second=None).open_model
-    assert plan(spawn_rate=None).effective_spawn_rate == 10.0
+    closed = plan(rate_per_second=None, users=10, spawn_rate=5.0)
+    assert not closed.open_model
+    assert closed.ramp_seconds == 2.0
+    assert plan(rate_per_second=None, users=10).effective_spawn_rate == 10.0
+
+
+def test_the_in_flight_cap_follows_littles_law_unless_given() -> None:
+    # 20/s x 1.5 s x 4 = 120 VUs; bounded below and above.
+    assert plan().vus == 120
+    assert plan(latency_bound_seconds=0.01).vus == 16
+    assert plan(rate_per_second=5000.0).vus == 2000
+    assert plan(max_in_flight=3).vus == 3
+    assert "max_in_flight=0" in rejected(max_in_flight=0)
+    assert "send_tolerance_seconds=0" in rejected(send_tolerance_seconds=0)
+
+
+def test_the_models_do_not_mix() -> None:
+    assert "users is for the closed model" in rejected(users=10)
+    assert "spawn_rate is for the closed model" in rejected(spawn_rate=2.0)
+    message = rejected(rate_per_second=None, users=2, max_in_flight=4)
+    assert "max_in_flight caps the open model" in message
+    assert "give at least one user, or a rate_per_second" in rejected(rate_per_second=None)
+
+
+def test_processes_split_the_vus_and_the_rate() -> None:
+    split = plan(max_in_flight=5, processes=2)
+    assert [split.vus_of(0), split.vus_of(1)] == [3, 2]
+    assert split.rate_of(0) == 12.0
+    assert split.rate_of(1) == 8.0
 
 
 def test_unknown_scenario_names_it_the_known_ones_and_the_fix() -> None:
@@ -73,7 +98,7 @@ def test_rate_must_be_positive(rate: float) -> None:
 
 @pytest.mark.parametrize("users", [0, -1, 1.5, True])
 def test_users_must_be_a_positive_integer(users: object) -> None:
-    message = rejected(users=users)
+    message = rejected(users=users, rate_per_second=None)
     assert f"users={users!r}" in message
 
 
@@ -134,19 +159,20 @@ def test_loopback_names() -> None:
 
 
 def test_processes() -> None:
-    assert "processes=-1" in rejected(processes=-1)
-    message = rejected(processes=11)
-    assert "processes=11 > users=10" in message
-    assert "lower processes or raise users" in message
+    assert "processes=0" in rejected(processes=0)
+    message = rejected(processes=11, max_in_flight=10)
+    assert "processes=11 > 10 VUs" in message
+    assert "lower processes or raise max_in_flight / users" in message
 
 
-def test_spawn_rate_and_entity_count() -> None:
-    assert "spawn_rate=0" in rejected(spawn_rate=0)
-    assert "entity_count=0" in rejected(entity_count=0)
+def test_spawn_rate_and_entity_ids() -> None:
+    assert "spawn_rate=0" in rejected(spawn_rate=0, rate_per_second=None, users=2)
+    assert "entity ids '0-5'" in rejected(entity_ids="0-5")
+    assert plan(entity_ids="3-9,20").ids.count == 8
 
 
 def test_json_round_trip() -> None:
-    original = plan(seed=3, processes=2, allow_remote=False, spawn_rate=2.5)
+    original = plan(seed=3, processes=2, allow_remote=False, max_in_flight=30, entity_ids="1-5")
     assert LoadPlan.from_json(original.to_json()) == original
 
 

@@ -1,0 +1,214 @@
+"""Capacity: the highest arrival rate at which the target still meets its SLO.
+
+The rate rises step by step (`start_rate`, then x `factor`, up to `max_rate`), each step a
+run of `step_seconds` in the open model judged by the same gates as the load suites
+(P95 and error rate at 95 %). It stops at the first step that does not pass:
+
+- a gate FAILs: the target's capacity is the last passing rate;
+- the run is INVALID (the generator dropped arrivals or saturated its CPU): the target
+  held up to the last passing rate *at least*; the generator, not the target, gave out;
+- a gate is undecided: the step was too short there; capacity is the last passing rate.
+
+This is the number a platform team asks for before a launch. `python -m load.capacity`
+runs it against a running target (or the local reference target) and prints the steps;
+the load suite's drill test records it and draws latency against rate.
+
+    python -m load.capacity --url http://127.0.0.1:8000 --scenario graph_query
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fixtures.errors import HarnessError
+from fixtures.lifecycle.reaper import Reaper
+from load.errors import LoadPlanError
+from load.gates import Gate, GateOutcome, Verdict, evaluate_all
+from load.ids import DEFAULT_ENTITY_IDS
+from load.plan import LoadPlan
+from load.result import LoadResult
+from load.runner import run_load
+
+DEFAULT_START_RATE = 25.0
+DEFAULT_FACTOR = 1.5
+DEFAULT_MAX_RATE = 2_000.0
+DEFAULT_STEP_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class CapacitySearch:
+    """Where to search, and the SLO that defines "still holds"."""
+
+    scenario: str
+    base_url: str
+    p95_seconds: float = 1.5
+    error_rate: float = 0.01
+    start_rate: float = DEFAULT_START_RATE
+    factor: float = DEFAULT_FACTOR
+    max_rate: float = DEFAULT_MAX_RATE
+    step_seconds: float = DEFAULT_STEP_SECONDS
+    processes: int = 1
+    entity_ids: str = DEFAULT_ENTITY_IDS
+    allow_remote: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.factor > 1:
+            raise LoadPlanError(f"capacity: factor={self.factor!r} must be > 1 (the rate rises)")
+        if not 0 < self.start_rate <= self.max_rate:
+            raise LoadPlanError(
+                f"capacity: need 0 < start_rate <= max_rate, got {self.start_rate!r} and "
+                f"{self.max_rate!r}"
+            )
+        self.plan(self.start_rate)  # the plan's own checks: scenario, URL, loopback, ...
+
+    def rates(self) -> list[float]:
+        count = math.floor(math.log(self.max_rate / self.start_rate, self.factor) + 1e-9) + 1
+        return [round(self.start_rate * self.factor**i, 1) for i in range(count)]
+
+    def plan(self, rate: float) -> LoadPlan:
+        return LoadPlan(
+            scenario=self.scenario,
+            base_url=self.base_url,
+            duration_seconds=self.step_seconds,
+            rate_per_second=rate,
+            processes=self.processes,
+            entity_ids=self.entity_ids,
+            allow_remote=self.allow_remote,
+            seed=self.seed,
+            latency_bound_seconds=self.p95_seconds,
+        )
+
+    def gates(self) -> list[Gate]:
+        return [
+            Gate("latency", self.p95_seconds, self.scenario, percentile=95),
+            Gate("error_rate", self.error_rate, self.scenario),
+        ]
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float
+    result: LoadResult
+    outcomes: list[GateOutcome]
+
+    @property
+    def verdict(self) -> Verdict:
+        verdicts = {outcome.verdict for outcome in self.outcomes}
+        for verdict in (Verdict.FAIL, Verdict.INVALID, Verdict.INCONCLUSIVE):
+            if verdict in verdicts:
+                return verdict
+        return Verdict.PASS
+
+    def row(self) -> str:
+        result = self.result
+        return (
+            f"{self.rate:8.1f}/s  {self.verdict.value:9}  P50 {result.p50 * 1e3:8.1f} ms  "
+            f"P95 {result.p95 * 1e3:8.1f} ms  P99 {result.p99 * 1e3:8.1f} ms  errors "
+            f"{result.error_rate:6.2%}  dropped {result.dropped}  generator CPU "
+            f"{result.generator.cpu:.0%}"
+        )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    search: CapacitySearch
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def highest_passing_rate(self) -> float | None:
+        passing = [step.rate for step in self.steps if step.verdict is Verdict.PASS]
+        return max(passing) if passing else None
+
+    @property
+    def stopped_by(self) -> Step | None:
+        failed = [step for step in self.steps if step.verdict is not Verdict.PASS]
+        return failed[0] if failed else None
+
+    def conclusion(self) -> str:
+        rate = self.highest_passing_rate
+        held = "no step met the SLO" if rate is None else f"the SLO holds up to {rate:g}/s"
+        stop = self.stopped_by
+        if stop is None:
+            cap = self.search.max_rate
+            return f"{self.search.scenario}: {held}, the highest rate tried (cap {cap:g}/s)"
+        reason = "; ".join(o.message for o in stop.outcomes if not o.passed)
+        if stop.verdict is Verdict.INVALID:
+            return (
+                f"{self.search.scenario}: {held} at least: at {stop.rate:g}/s the load "
+                f"generator gave out, not the target ({reason})"
+            )
+        return f"{self.search.scenario}: {held}; at {stop.rate:g}/s: {reason}"
+
+
+def find_capacity(
+    search: CapacitySearch,
+    workdir: Path,
+    *,
+    reaper: Reaper | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> Capacity:
+    """Run the steps until one does not pass (or the highest rate passed)."""
+    steps: list[Step] = []
+    for index, rate in enumerate(search.rates()):
+        result = run_load(search.plan(rate), workdir / f"step-{index + 1}", reaper=reaper)
+        step = Step(rate, result, evaluate_all(search.gates(), result))
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        if step.verdict is not Verdict.PASS:
+            break
+    return Capacity(search, steps)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m load.capacity", description=__doc__)
+    parser.add_argument("--url", required=True, help="the target's base URL (loopback)")
+    parser.add_argument("--scenario", default="mixed", help="a scenario of scenarios/load")
+    parser.add_argument("--start-rate", type=float, default=DEFAULT_START_RATE)
+    parser.add_argument("--factor", type=float, default=DEFAULT_FACTOR)
+    parser.add_argument("--max-rate", type=float, default=DEFAULT_MAX_RATE)
+    parser.add_argument("--step-seconds", type=float, default=DEFAULT_STEP_SECONDS)
+    parser.add_argument("--p95-seconds", type=float, default=1.5)
+    parser.add_argument("--error-rate", type=float, default=0.01)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--entity-ids", default=DEFAULT_ENTITY_IDS, help='e.g. "1-10000"')
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="capacity-"))
+    try:
+        search = CapacitySearch(
+            scenario=args.scenario,
+            base_url=args.url.rstrip("/"),
+            p95_seconds=args.p95_seconds,
+            error_rate=args.error_rate,
+            start_rate=args.start_rate,
+            factor=args.factor,
+            max_rate=args.max_rate,
+            step_seconds=args.step_seconds,
+            processes=args.processes,
+            entity_ids=args.entity_ids,
+        )
+        print(f"capacity of {search.base_url}, scenario {search.scenario}, rates {search.rates()}")
+        capacity = find_capacity(
+            search, workdir, on_step=lambda step: print(step.row(), flush=True)
+        )
+    except HarnessError as error:
+        print(f"capacity: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(capacity.conclusion())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Capacity (drill): the highest arrival rate at which the profile's SLO still holds.
+
+The rate rises by half each step (25/s, 37.5/s, 56/s, ...), 20 s a step, each step judged
+by the SLO gates; the first step that fails (or that the load generator cannot hold)
+ends the search (`load/capacity.py`). The number is reported, not gated: the test fails
+only if not even the first step meets the SLO. Latency against rate goes to the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from load.capacity import CapacitySearch, Step, find_capacity
+from load.evidence import plot_capacity
+from plugins.criteria import Criteria
+from plugins.evidence import attach_file, attach_text
+from plugins.settings import HarnessContext
+from suites.load.target import LoadTarget
+
+SCENARIO = "mixed"
+
+
+@pytest.mark.drill
+def test_capacity_highest_rate_within_slo(
+    load_target: LoadTarget, harness_context: HarnessContext, criteria: Criteria, tmp_path: Path
+) -> None:
+    slo = harness_context.profile.slo
+    search = CapacitySearch(
+        scenario=SCENARIO,
+        base_url=load_target.url,
+        p95_seconds=slo.p95_seconds,
+        error_rate=slo.error_rate,
+        entity_ids=load_target.entity_ids,
+        allow_remote=harness_context.profile.allow_remote_load,
+    )
+    capacity = find_capacity(search, tmp_path / "steps")
+    table = "\n".join(step.row() for step in capacity.steps)
+    attach_text("capacity steps", f"{table}\n{capacity.conclusion()}")
+    plot = tmp_path / "capacity.png"
+    plot_capacity(
+        [_point(step) for step in capacity.steps], plot, slo.p95_seconds, capacity.conclusion()
+    )
+    attach_file("latency against rate", plot)
+    rate = capacity.highest_passing_rate
+    criteria.record(
+        criterion="capacity",
+        scope=SCENARIO,
+        bound=None,
+        unit="req/s",
+        measured=rate,
+        verdict="pass" if rate is not None else "fail",
+        steps=[step.row() for step in capacity.steps],
+        conclusion=capacity.conclusion(),
+    )
+    print(f"{table}\n{capacity.conclusion()}")
+    if rate is None:
+        pytest.fail(capacity.conclusion(), pytrace=False)
+
+
+def _point(step: Step) -> tuple[float, float, float, float, str]:
+    result = step.result
+    return step.rate, result.p50, result.p95, result.p99, step.verdict.value

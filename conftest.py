@@ -5,6 +5,7 @@ pytest_plugins = [
     "plugins.target",
     "plugins.alert_selection",
     "plugins.criteria",
+    "plugins.chaos_selection",
     "plugins.services",
     "plugins.alerting",
 ]

@@ -8,21 +8,17 @@ expression can see it (see `alerting.bounds`).
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
-
 from alerting.traffic import Traffic
 from fixtures.launcher import RunningService
 from fixtures.providers.api import ApiEndpoint
+from fixtures.pushgateway_client import DRILL_JOB, delete, publish
 
 SLOW_SECONDS = 2.0
 TRAFFIC_DEADLINE_SECONDS = 120.0
-DRILL_JOB = "reliability-drill"
 DAY_SECONDS = 86400
 
 
@@ -58,16 +54,12 @@ class Condition:
 
 
 def push(gateway: str, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-    """Push one gauge as the drill does (job `reliability-drill`)."""
-    registry = CollectorRegistry()
-    names = tuple(labels or {})
-    gauge = Gauge(name, "pushed by the alert suite", names, registry=registry)
-    (gauge.labels(**labels) if labels else gauge).set(value)
-    push_to_gateway(gateway, job=DRILL_JOB, grouping_key={"metric": name}, registry=registry)
+    """Push one gauge as the drill does (`fixtures.pushgateway_client`)."""
+    publish(gateway, name, value, labels)
 
 
-def unpush(gateway: str, name: str) -> None:
-    delete_from_gateway(gateway, job=DRILL_JOB, grouping_key={"metric": name})
+def unpush(gateway: str, name: str, labels: Mapping[str, str] | None = None) -> None:
+    delete(gateway, name, labels)
 
 
 def _graph_traffic(situation: Situation) -> None:
@@ -82,16 +74,11 @@ def _entity_traffic(situation: Situation) -> None:
 
 def _kill_target(situation: Situation) -> None:
     assert situation.target is not None
-    assert situation.target.process is not None
-    os.killpg(situation.target.process.pid, signal.SIGKILL)
+    situation.target.kill()
 
 
 def _pusher(name: str, value: Callable[[], float], labels: Mapping[str, str] | None) -> Action:
     return lambda situation: push(situation.pushgateway_url, name, value(), labels)
-
-
-def _remover(name: str) -> Action:
-    return lambda situation: unpush(situation.pushgateway_url, name)
 
 
 def _healthy_pusher(name: str, value: float, labels: Mapping[str, str] | None) -> Action:

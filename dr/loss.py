@@ -12,22 +12,19 @@ phase timed (detect, fetch backup, start + replay WAL + promote, target start an
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from dr.errors import RpoViolatedError, RtoViolatedError
 from dr.primary import ArchivingPrimary
+from fixtures.pushgateway_client import publish
 
 TICK_SECONDS = 0.05
-DRILL_JOB = "reliability-drill"
 
 
 class AckStream:
@@ -70,9 +67,7 @@ class AckStream:
 
 def destroy_primary(primary: ArchivingPrimary) -> float:
     """SIGKILL the primary's process group and remove its data directory; the wall time."""
-    process = primary.service.process
-    assert process is not None
-    os.killpg(process.pid, signal.SIGKILL)
+    primary.service.kill()
     failed_at = time.time()
     data_dir = primary.endpoint.data_dir
     if data_dir is not None:
@@ -142,23 +137,10 @@ def require_rto(recovery: RecoveryTime, bound_seconds: float) -> None:
         raise RtoViolatedError(f"{recovery.describe()}; bound {bound_seconds:g} s exceeded")
 
 
-def publish(pushgateway_url: str, database: str, rpo_seconds: float, rto_seconds: float) -> None:
+def publish_recovery(
+    pushgateway_url: str, database: str, rpo_seconds: float, rto_seconds: float
+) -> None:
     """`intelgraph_dr_rpo_actual_seconds` and `_rto_` for `database` (design section 6)."""
-    registry = CollectorRegistry()
-    rpo = Gauge(
-        "intelgraph_dr_rpo_actual_seconds",
-        "Measured RPO of the last DR drill",
-        ("database",),
-        registry=registry,
-    )
-    rto = Gauge(
-        "intelgraph_dr_rto_actual_seconds",
-        "Measured RTO of the last DR drill",
-        ("database",),
-        registry=registry,
-    )
-    rpo.labels(database=database).set(rpo_seconds)
-    rto.labels(database=database).set(rto_seconds)
-    push_to_gateway(
-        pushgateway_url, job=DRILL_JOB, grouping_key={"database": database}, registry=registry
-    )
+    labels = {"database": database}
+    publish(pushgateway_url, "intelgraph_dr_rpo_actual_seconds", rpo_seconds, labels)
+    publish(pushgateway_url, "intelgraph_dr_rto_actual_seconds", rto_seconds, labels)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ DEFAULT_LATENCY_BOUND_SECONDS = 1.5
 IN_FLIGHT_HEADROOM = 4.0
 MIN_IN_FLIGHT, MAX_DEFAULT_IN_FLIGHT = 16, 2_000
 LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+HARNESS_NAMESPACES = ipaddress.ip_network("10.213.0.0/16")  # chaos.netns
 
 
 def discover_scenarios(directory: Path = DEFAULT_SCENARIOS_DIR) -> dict[str, Path]:
@@ -191,11 +193,12 @@ class LoadPlan:
                 f"load plan: base_url {self.base_url!r} is not an http(s) URL with a host; "
                 "give e.g. 'http://127.0.0.1:8000'"
             )
-        if not self.allow_remote and not is_loopback(parts.hostname):
+        if not self.allow_remote and not is_local(parts.hostname):
             raise LoadPlanError(
                 f"load plan: base_url {self.base_url!r} is not on this machine "
-                "(allowed: 127.0.0.0/8, ::1, localhost); local runs send traffic to loopback "
-                "only: point it at 127.0.0.1, or pass allow_remote=True for a shared target"
+                "(allowed: 127.0.0.0/8, ::1, localhost, the harness's own network "
+                "namespaces); local runs send traffic to loopback only: point it at "
+                "127.0.0.1, or pass allow_remote=True for a shared target"
             )
 
     def _check_duration(self) -> None:
@@ -263,6 +266,37 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_local(host: str) -> bool:
+    """Loopback, or the address of a network namespace the harness made (`chaos.netns`)."""
+    return is_loopback(host) or in_harness_namespace(host)
+
+
+def in_harness_namespace(host: str) -> bool:
+    """True for 10.213.K.2 when this machine has the harness's veth end 10.213.K.1/30."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if address not in HARNESS_NAMESPACES:
+        return False
+    try:
+        listing = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    for line in listing.splitlines():
+        words = line.split()
+        on_veth = len(words) > 3 and words[1].startswith("rhv") and "/" in words[3]
+        if on_veth and address in ipaddress.ip_interface(words[3]).network:
+            return True
+    return False
 
 
 def _require_positive(name: str, value: object, fix: str) -> None:

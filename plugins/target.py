@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.experiments import FAULT_KINDS
 from fixtures.backend import choose_backend
 from fixtures.errors import HarnessError, ProfileError
 from fixtures.profile import TargetProfile, load_profile
@@ -68,6 +69,12 @@ def check_engine_settings(profile: TargetProfile) -> None:
         raise ProfileError(
             f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
         ) from None
+    unknown = sorted(set(profile.chaos_allow or ()) - set(FAULT_KINDS))
+    if unknown:
+        raise ProfileError(
+            f"target profile {profile.describe()}: key 'chaos.allow' names unknown fault "
+            f"kind(s) {', '.join(unknown)}; known: {', '.join(FAULT_KINDS)}"
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -142,6 +142,10 @@ class Target:
 
     # routes ---------------------------------------------------------------------------
     async def healthz(self, _request: Request) -> Response:
+        if self.config.faults.healthz_unchecked:  # test-only: a health check that checks nothing
+            unchecked = dict.fromkeys(("postgres", "neo4j", "redis"), "ok")
+            faults = self.config.faults.describe()
+            return JSONResponse({"status": "faulted", "checks": unchecked, "faults": faults})
         checks = await self.dependencies.health()
         healthy = all(check == "ok" for check in checks.values())
         faults = self.config.faults.describe()

@@ -30,6 +30,17 @@ FAULT_GRAPH_DELAY = "TARGET_FAULT_GRAPH_DELAY_SECONDS"
 FAULT_GRAPH_DELAY_SHARE = "TARGET_FAULT_GRAPH_DELAY_SHARE"
 FAULT_ERROR_SHARE = "TARGET_FAULT_ERROR_SHARE"
 FAULT_SEED = "TARGET_FAULT_SEED"
+# Resilience the target claims, each removable for the chaos suite's negative tests.
+FAULT_REDIS_NO_TIMEOUT = "TARGET_FAULT_REDIS_NO_TIMEOUT"
+FAULT_HEALTHZ_UNCHECKED = "TARGET_FAULT_HEALTHZ_UNCHECKED"
+FAULT_ACK_BEFORE_COMMIT = "TARGET_FAULT_ACK_BEFORE_COMMIT"
+FAULT_PG_NO_RECONNECT = "TARGET_FAULT_PG_NO_RECONNECT"
+FLAGS = (
+    FAULT_REDIS_NO_TIMEOUT,
+    FAULT_HEALTHZ_UNCHECKED,
+    FAULT_ACK_BEFORE_COMMIT,
+    FAULT_PG_NO_RECONNECT,
+)
 
 REQUIRED = (PG_DSN, NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, REDIS_URL)
 DEFAULT_TIMEOUT_SECONDS = 1.0
@@ -52,10 +63,24 @@ class Faults:
     graph_delay_share: float = 0.0
     error_share: float = 0.0
     seed: int | None = None
+    redis_no_timeout: bool = False  # Redis calls unbounded: a black-holed cache hangs reads
+    healthz_unchecked: bool = False  # /healthz says ok without asking any dependency
+    ack_before_commit: bool = False  # POST answers 201, then commits a second later
+    pg_no_reconnect: bool = False  # after a Postgres connection failure, never recovers
+
+    @property
+    def flags(self) -> dict[str, bool]:
+        return {
+            "redis_no_timeout": self.redis_no_timeout,
+            "healthz_unchecked": self.healthz_unchecked,
+            "ack_before_commit": self.ack_before_commit,
+            "pg_no_reconnect": self.pg_no_reconnect,
+        }
 
     @property
     def active(self) -> bool:
-        return self.error_share > 0 or (self.graph_delay_seconds > 0 and self.graph_delay_share > 0)
+        delayed = self.graph_delay_seconds > 0 and self.graph_delay_share > 0
+        return self.error_share > 0 or delayed or any(self.flags.values())
 
     def describe(self) -> dict[str, float]:
         """The faults in effect, for /healthz and /metrics (empty when none is)."""
@@ -65,6 +90,7 @@ class Faults:
             described["graph_delay_share"] = self.graph_delay_share
         if self.error_share > 0:
             described["error_share"] = self.error_share
+        described.update({name: 1.0 for name, on in self.flags.items() if on})
         return described
 
 
@@ -127,7 +153,20 @@ def load_faults(environ: Mapping[str, str]) -> Faults:
         graph_delay_share=delay_share if delay > 0 else 0.0,
         error_share=_float(environ, FAULT_ERROR_SHARE, 0.0, minimum=0.0, maximum=1.0),
         seed=_optional_int(environ, FAULT_SEED),
+        redis_no_timeout=_flag(environ, FAULT_REDIS_NO_TIMEOUT),
+        healthz_unchecked=_flag(environ, FAULT_HEALTHZ_UNCHECKED),
+        ack_before_commit=_flag(environ, FAULT_ACK_BEFORE_COMMIT),
+        pg_no_reconnect=_flag(environ, FAULT_PG_NO_RECONNECT),
     )
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = _raw(environ, name)
+    if raw is None or raw == "0":
+        return False
+    if raw == "1":
+        return True
+    raise ConfigError(f"{name} must be 0 or 1, got {raw!r}")
 
 
 def _raw(environ: Mapping[str, str], name: str) -> str | None:

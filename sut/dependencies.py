@@ -62,6 +62,7 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 REDIS_MAX_CONNECTIONS = 64
 NEO4J_MAX_CONNECTIONS = 64
 CACHE_KEY_PREFIX = "entity:"
+ACK_BEFORE_COMMIT_SECONDS = 1.0
 
 NEIGHBORS_QUERY = """
 MATCH (start:Entity {id: $id})
@@ -123,6 +124,18 @@ class ThrottledWarning:
             log.warning(message, *args)
 
 
+def _forget_abandoned(tasks: set[Any]) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback: drop an abandoned call, and read its exception (it was ours to
+    abandon: no "exception was never retrieved" warning)."""
+
+    def done(task: asyncio.Future[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
+
+
 def encode_entity(row: tuple[Any, ...]) -> bytes:
     entity_id, name, kind, created_at = row
     assert isinstance(created_at, datetime)
@@ -178,15 +191,17 @@ class Dependencies:
             notifications_min_severity="OFF",
             user_agent="intelgraph-reference-target",
         )
+        redis_timeout = None if config.faults.redis_no_timeout else config.redis_timeout_seconds
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             config.redis_url,
-            socket_timeout=config.redis_timeout_seconds,
-            socket_connect_timeout=config.redis_timeout_seconds,
+            socket_timeout=redis_timeout,
+            socket_connect_timeout=redis_timeout,
             # One immediate retry on a broken connection (e.g. after a Redis restart),
             # none on a timeout: a slow cache must not cost a multiple of its timeout.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             max_connections=REDIS_MAX_CONNECTIONS,
         )
+        self._pg_lost: str | None = None  # TARGET_FAULT_PG_NO_RECONNECT: why it gave up
         self._background: set[asyncio.Task[None]] = set()
         self._pool_check: asyncio.Task[None] | None = None
         self._warnings = ThrottledWarning()
@@ -258,13 +273,17 @@ class Dependencies:
         observe: bool = True,
     ) -> T:
         """Run `work()` within the database's timeout; failures become `DependencyError`."""
+        if database == "postgres" and self._pg_lost is not None:
+            raise DependencyError(database, self._pg_lost)
+        if database == "redis" and self.config.faults.redis_no_timeout:
+            return await work()  # test-only: the unbounded call a careless client makes
         timeout = self.timeout_of(database)
         timer = (
             self.metrics.time_query(database, operation) if observe else contextlib.nullcontext()
         )
         with timer:
             try:
-                return await asyncio.wait_for(work(), timeout)
+                return await self._within(work, timeout)
             except Exception as error:
                 kind = failure_kind(error)
                 if kind is None:
@@ -273,8 +292,27 @@ class Dependencies:
                 if kind == "timeout":
                     raise DependencyError(database, f"timeout after {timeout:g} s") from None
                 if database == "postgres" and not isinstance(error, PoolTimeout):
+                    if self.config.faults.pg_no_reconnect:
+                        self._pg_lost = "connection lost, and this target never reconnects"
                     self._check_pool_soon()
                 raise DependencyError(database, describe_error(error)) from None
+
+    async def _within(self, work: Callable[[], Awaitable[T]], timeout: float) -> T:
+        """`work()`'s result, or `TimeoutError` after `timeout` — at once.
+
+        `asyncio.wait_for` waits for the cancelled call to end, and a driver cancelling a
+        query on a dead connection can take many seconds (psycopg sends a cancel request,
+        waits for it, then closes the connection: 10 s against a black hole, measured by
+        the chaos suite). The call is cancelled and left to end in the background instead.
+        """
+        task = asyncio.ensure_future(work())
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if task in done:
+            return task.result()
+        task.cancel()
+        self._background.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(_forget_abandoned(self._background))
+        raise TimeoutError(f"no answer within {timeout:g} s")
 
     def _count_error(self, database: str, operation: str, kind: str) -> None:
         self.metrics.dependency_errors.labels(
@@ -400,12 +438,30 @@ class Dependencies:
                         connection.execute("ROLLBACK"), self.timeout_of("postgres")
                     )
                 raise
+            if self.config.faults.ack_before_commit:  # test-only: acknowledge, commit later
+                self._spawn(self._commit_later(stack.pop_all(), connection, entity_id))
+                return entity_id
             try:
                 await self._call("postgres", "commit", lambda: connection.execute("COMMIT"))
             except DependencyError:
                 await self._delete_node(entity_id)
                 raise
         return entity_id
+
+    async def _commit_later(
+        self,
+        stack: contextlib.AsyncExitStack,
+        connection: psycopg.AsyncConnection[Any],
+        entity_id: int,
+    ) -> None:
+        """TARGET_FAULT_ACK_BEFORE_COMMIT: the 201 went out; the COMMIT a second later is
+        lost if the target dies meanwhile (what the chaos suite's ledger must catch)."""
+        async with stack:
+            await asyncio.sleep(ACK_BEFORE_COMMIT_SECONDS)
+            try:
+                await self._call("postgres", "commit", lambda: connection.execute("COMMIT"))
+            except DependencyError:
+                await self._delete_node(entity_id)
 
     @staticmethod
     async def _insert_row(connection: psycopg.AsyncConnection[Any], new: NewEntity) -> int:

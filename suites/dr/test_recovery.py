@@ -28,7 +28,7 @@ from dr.loss import (
     RecoveryPoint,
     RecoveryTime,
     destroy_primary,
-    publish,
+    publish_recovery,
     recovery_point,
     require_rpo,
     require_rto,
@@ -157,7 +157,7 @@ def test_rpo_and_rto_after_losing_the_primary(
     )
     attach_text("RPO", point.describe())
     attach_text("RTO", recovery.describe())
-    publish(pushgateway.url, "postgres", point.seconds, recovery.seconds)
+    publish_recovery(pushgateway.url, "postgres", point.seconds, recovery.seconds)
     require_rpo(point, slo.rpo_seconds)
     require_rto(recovery, slo.rto_seconds)
     # The bound that archiving itself implies: a segment is shipped every archive_timeout.
@@ -192,6 +192,6 @@ def test_rto_by_database_size(
         require_rpo(point, slo.rpo_seconds)
     attach_text("RTO by database size", rto_table(rows, slo.rto_seconds))
     attach_file("RTO by database size", plot_rto(rows, tmp_path / "rto-by-size.png"))
-    publish(pushgateway.url, "postgres", point.seconds, rows[-1][1].seconds)
+    publish_recovery(pushgateway.url, "postgres", point.seconds, rows[-1][1].seconds)
     for _, recovery in rows:
         require_rto(recovery, slo.rto_seconds)

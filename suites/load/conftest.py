@@ -11,7 +11,7 @@ from fixtures.launcher import ServiceLauncher
 from fixtures.providers.api import ApiEndpoint
 from fixtures.providers.base import HttpEndpoint
 from load.errors import LoadPlanError
-from load.plan import is_loopback
+from load.plan import is_local
 from load.preflight import check_entity_ids
 from plugins.services import start_service
 from plugins.settings import HarnessContext
@@ -24,7 +24,7 @@ def load_target(api: ApiEndpoint, harness_context: HarnessContext) -> LoadTarget
     """The target, if load may be sent to it (loopback, or a profile that allows it), and
     its ids, checked once: ids that mostly answer 404 stop the load tests with one line."""
     profile = harness_context.profile
-    if not is_loopback(api.host) and not profile.allow_remote_load:
+    if not is_local(api.host) and not profile.allow_remote_load:
         pytest.skip(
             f"load suites send traffic to this machine only: {api.url} is not loopback; "
             f"set [target] allow_remote_load = true in {profile.describe()} to load it"

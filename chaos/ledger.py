@@ -1,0 +1,216 @@
+"""No acknowledged write lost: a writer keeps a ledger of every POST, checked after recovery.
+
+This is Jepsen's set check, which no chaos tool gives. During a fault a writer sends
+`POST /entities` at a steady rate (bounded by a count and a deadline, to loopback or a
+namespace of ours) and records each outcome:
+
+- acknowledged: 201 with an id — the target promised the entity exists;
+- failed: an answer that is not 201 (503, 500, 4xx), or a connection that could not be
+  made (refused) — nothing was promised;
+- unknown: no answer within the request timeout, or the connection broke after the
+  request went out — it may or may not exist (reported, never counted as lost).
+
+After recovery every acknowledged entity is read back (`GET /entities/{id}`): one that is
+missing is LOST, one whose name or kind differs is CHANGED, an id acknowledged twice is
+DUPLICATED. The report names each of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import requests
+
+from chaos.errors import HypothesisFailedError
+
+Outcome = Literal["acknowledged", "failed", "unknown"]
+REQUEST_TIMEOUT_SECONDS = 5.0
+MAX_WRITES = 5_000
+READ_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Write:
+    """One POST and what came of it."""
+
+    sequence: int
+    name: str
+    kind: str
+    outcome: Outcome
+    entity_id: int | None
+    detail: str  # the status, or the exception
+    sent_at: float  # wall clock
+
+
+@dataclass
+class Ledger:
+    """Every write of one run, in order."""
+
+    run: str
+    writes: list[Write] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(write.outcome for write in self.writes))
+
+    def acknowledged(self) -> list[Write]:
+        return [write for write in self.writes if write.outcome == "acknowledged"]
+
+
+class Writer:
+    """Writes entities at `rate` per second in a thread until `stop()`, the deadline or
+    `MAX_WRITES`; each links to one existing entity (`link`) so the graph path is used."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        rate: float = 5.0,
+        deadline_seconds: float = 300.0,
+        link: int | None = 1,
+        run: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.interval = 1.0 / rate
+        self.link = link
+        self.ledger = Ledger(run or uuid.uuid4().hex[:12])
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + deadline_seconds
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+
+    def start(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> Ledger:
+        self._stop.set()
+        self._thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 5)
+        with self._lock:
+            return Ledger(self.ledger.run, list(self.ledger.writes))
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            for sequence in itertools.count(1):
+                if self._stop.is_set() or sequence > MAX_WRITES:
+                    return
+                if time.monotonic() >= self._deadline:
+                    return
+                write = self._write(session, sequence)
+                with self._lock:
+                    self.ledger.writes.append(write)
+                self._stop.wait(self.interval)
+
+    def _write(self, session: requests.Session, sequence: int) -> Write:
+        name = f"ledger-{self.ledger.run}-{sequence}"
+        body = {"name": name, "kind": "ledger", "links": [] if self.link is None else [self.link]}
+        sent_at = time.time()
+        try:
+            answer = session.post(
+                f"{self.base_url}/entities", json=body, timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        except requests.RequestException as error:
+            outcome: Outcome = "failed" if never_sent(error) else "unknown"
+            return Write(sequence, name, "ledger", outcome, None, type(error).__name__, sent_at)
+        if answer.status_code == requests.codes.created:
+            entity_id = _entity_id(answer)
+            if entity_id is not None:
+                return Write(sequence, name, "ledger", "acknowledged", entity_id, "201", sent_at)
+        return Write(
+            sequence, name, "ledger", "failed", None, f"HTTP {answer.status_code}", sent_at
+        )
+
+
+def never_sent(error: requests.RequestException) -> bool:
+    """The request did not reach the target (connection refused or not made): no write."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    return isinstance(error, requests.ConnectionError) and "NewConnectionError" in repr(error)
+
+
+def _entity_id(answer: requests.Response) -> int | None:
+    try:
+        value = answer.json().get("id")
+    except ValueError:
+        return None
+    return value if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    """What reading every acknowledged write back found."""
+
+    counts: dict[str, int]
+    lost: list[Write]
+    changed: list[tuple[Write, str]]
+    duplicated: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.changed or self.duplicated)
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(self.counts.items()))
+        if self.ok:
+            return f"every acknowledged write is there ({counts})"
+        parts = []
+        if self.lost:
+            parts.append(f"{len(self.lost)} lost: {_names(self.lost)}")
+        if self.changed:
+            parts.append(
+                f"{len(self.changed)} changed: "
+                + ", ".join(f"{w.name} (id {w.entity_id}: {why})" for w, why in self.changed[:5])
+            )
+        if self.duplicated:
+            parts.append(f"ids acknowledged twice: {self.duplicated[:10]}")
+        return f"acknowledged writes not kept ({counts}): " + "; ".join(parts)
+
+
+def _names(writes: list[Write]) -> str:
+    shown = ", ".join(f"{w.name} (id {w.entity_id})" for w in writes[:5])
+    return shown + (f" and {len(writes) - 5} more" if len(writes) > 5 else "")
+
+
+def check_ledger(base_url: str, ledger: Ledger) -> LedgerCheck:
+    """Read back every acknowledged write of `ledger` from the target."""
+    acknowledged = ledger.acknowledged()
+    ids = Counter(write.entity_id for write in acknowledged)
+    lost, changed = [], []
+    with requests.Session() as session:
+        for write in acknowledged:
+            problem = _read_back(session, base_url.rstrip("/"), write)
+            if problem == "missing":
+                lost.append(write)
+            elif problem is not None:
+                changed.append((write, problem))
+    duplicated = sorted(entity for entity, count in ids.items() if entity is not None and count > 1)
+    return LedgerCheck(ledger.counts(), lost, changed, duplicated)
+
+
+def _read_back(session: requests.Session, base_url: str, write: Write) -> str | None:
+    """None if the entity is there as written; "missing"; or what differs."""
+    try:
+        answer = session.get(f"{base_url}/entities/{write.entity_id}", timeout=READ_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        return f"unreadable: {type(error).__name__}"
+    if answer.status_code == requests.codes.not_found:
+        return "missing"
+    if answer.status_code != requests.codes.ok:
+        return f"unreadable: HTTP {answer.status_code}"
+    body = answer.json()
+    if body.get("name") != write.name or body.get("kind") != write.kind:
+        return f"read back as {body.get('name')!r}/{body.get('kind')!r}"
+    return None
+
+
+def require_no_write_lost(base_url: str, ledger: Ledger) -> LedgerCheck:
+    """`HypothesisFailedError` naming every lost, changed or duplicated write."""
+    check = check_ledger(base_url, ledger)
+    if not check.ok:
+        raise HypothesisFailedError(check.describe())
+    return check

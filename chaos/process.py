@@ -1,0 +1,56 @@
+"""Process faults ("pod kill"): crash or freeze a service the harness started.
+
+The signals themselves are the running service's (`fixtures.launcher.RunningService`:
+`kill`, `pause`, `resume`, `restart`, `supervise`), the one way anything in the harness
+crashes or freezes a server; this module only shapes them as faults:
+
+- `killed(service)`: SIGKILL (or `docker kill`) now; a supervised service is restarted by
+  its provider on the same data and port, as an orchestrator would; the block sees it down,
+  then back. On the way out it waits for the restart (or restarts it itself).
+- `paused(service)`: SIGSTOP (or `docker pause`) for the block: connections stay open and
+  nothing answers, the nastier failure. Continued on every way out, by the reaper too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fixtures.launcher import RunningService
+
+RESTART_WAIT_SECONDS = 120.0
+
+
+@contextmanager
+def killed(service: RunningService[Any]) -> Iterator[float]:
+    """Kill `service` now; yields the monotonic time of the kill; back up on the way out."""
+    restarts_before = len(service.restarts)
+    service.kill()
+    killed_at = time.monotonic()
+    try:
+        yield killed_at
+    finally:
+        _until_restarted(service, restarts_before)
+
+
+def _until_restarted(service: RunningService[Any], restarts_before: int) -> None:
+    give_up_at = time.monotonic() + RESTART_WAIT_SECONDS
+    while len(service.restarts) <= restarts_before and time.monotonic() < give_up_at:
+        if service.stopped:
+            return
+        if not service.supervised:
+            service.restart()
+            return
+        time.sleep(0.1)
+
+
+@contextmanager
+def paused(service: RunningService[Any]) -> Iterator[float]:
+    """Freeze `service` for the block; yields the monotonic time it was paused."""
+    service.pause()
+    try:
+        yield time.monotonic()
+    finally:
+        service.resume()

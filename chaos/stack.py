@@ -1,0 +1,175 @@
+"""The chaos suite's own target: one reference target on databases of its own, supervised.
+
+Destructive faults must not hurt the services the other suites share, so the chaos suite
+starts a stack of its own: Postgres (with the disk-fault shim, idle), Neo4j, Redis, a
+Toxiproxy, and the reference target reaching each database through a Toxiproxy proxy,
+with libfaketime preloaded (clock +0 until a fault says otherwise) and, where the machine
+allows (root, `ip netns`), inside a network namespace of the harness, so that a
+partition can drop packets for it alone. Every service is supervised: killed, it is
+restarted on its own data and port, as an orchestrator would.
+
+`configuration` gives the Chaos Toolkit configuration of an experiment run against it
+(for `chaos run`, the stack command writes it as a `--var-file`, `python -m chaos.stack`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.context import ChaosContext
+from chaos.netns import Namespace, namespace, namespaces_available
+from fixtures.launcher import RunningService, ServiceLauncher
+from fixtures.profile import Slo
+from fixtures.providers.api import ApiEndpoint, ApiProvider
+from fixtures.providers.neo4j import Neo4jProvider
+from fixtures.providers.postgres import PostgresProvider
+from fixtures.providers.redis import RedisProvider
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint, ToxiproxyProvider
+
+ENTITIES = 2_000
+DEPENDENCY_TIMEOUT_SECONDS = 1.0
+RESTART_DELAY_SECONDS = 1.0
+SUPERVISED = ("postgres", "neo4j", "redis", "api")  # Toxiproxy keeps its proxies in memory
+
+
+@dataclass
+class ChaosStack:
+    services: dict[str, RunningService[Any]]
+    namespace: Namespace | None
+    namespace_problem: str | None  # why there is no namespace, if there is none
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def api(self) -> ApiEndpoint:
+        endpoint: ApiEndpoint = self.services["api"].endpoint
+        return endpoint
+
+    @property
+    def toxiproxy(self) -> ToxiproxyEndpoint:
+        endpoint: ToxiproxyEndpoint = self.services["toxiproxy"].endpoint
+        return endpoint
+
+    def configuration(self, run_dir: Path, slo: Slo, **extra: Any) -> dict[str, Any]:
+        """The Chaos Toolkit configuration of one experiment run against this stack."""
+        api = self.api
+        config: dict[str, Any] = {
+            "api_url": api.url,
+            "run_dir": str(run_dir),
+            "run_id": uuid.uuid4().hex[:10],
+            "toxiproxy_url": self.toxiproxy.url,
+            "p95_seconds": slo.p95_seconds,
+            "dependency_timeout_seconds": DEPENDENCY_TIMEOUT_SECONDS,
+            "entity_ids": f"1-{api.entities}",
+            "destructive": True,
+        }
+        config.update({f"proxy_{name}": proxy for name, proxy in api.proxies.items()})
+        if api.clock_file is not None:
+            config["clock_file"] = str(api.clock_file)
+        postgres = self.services["postgres"].endpoint
+        if getattr(postgres, "iofault_file", None) is not None:
+            config["iofault_file"] = str(postgres.iofault_file)
+        if self.namespace is not None:
+            config["namespace"] = self.namespace.name
+        archive = self.extras.get("archive")
+        if archive is not None:
+            config["proxy_s3"] = archive.proxy
+        for name, service in self.services.items():
+            if service.process is not None:
+                config[f"pid_file_{name}"] = ""  # filled by the stack command, when it runs
+        config.update(extra)
+        return config
+
+    def context(self, launcher: ServiceLauncher) -> ChaosContext:
+        extras = {**self.extras, "namespace": self.namespace}
+        return ChaosContext(services=self.services, reaper=launcher.reaper, extras=extras)
+
+
+@contextlib.contextmanager
+def chaos_stack(
+    launcher: ServiceLauncher,
+    *,
+    use_namespace: bool = True,
+    toxiproxy: ToxiproxyEndpoint | None = None,
+) -> Iterator[ChaosStack]:
+    """Start the stack (supervised); stop it and remove its namespace afterwards.
+
+    `toxiproxy`: use that Toxiproxy (a shared one: only this stack's proxies and toxics are
+    touched) instead of starting one."""
+    with contextlib.ExitStack() as exits:
+        services: dict[str, RunningService[Any]] = {}
+
+        def start(name: str, service: RunningService[Any]) -> Any:
+            exits.callback(service.stop)
+            services[name] = service
+            return service.endpoint
+
+        problem = namespaces_available() if use_namespace else "not asked for"
+        place = None
+        if problem is None:
+            place = exits.enter_context(namespace(launcher.reaper))
+        postgres = start("postgres", launcher.start(PostgresProvider(io_faults=True)))
+        neo4j = start("neo4j", launcher.start(Neo4jProvider()))
+        redis = start("redis", launcher.start(RedisProvider()))
+        if toxiproxy is None:
+            toxiproxy = start("toxiproxy", launcher.start(ToxiproxyProvider()))
+        else:
+            services["toxiproxy"] = RunningService("toxiproxy", launcher.backend, toxiproxy, 0.0)
+        start("api", launcher.start(_target(postgres, neo4j, redis, toxiproxy, place, seed=True)))
+        for name in SUPERVISED:
+            services[name].supervise(RESTART_DELAY_SECONDS)
+        yield ChaosStack(services, place, problem)
+
+
+def _target(
+    postgres: Any,
+    neo4j: Any,
+    redis: Any,
+    toxiproxy: ToxiproxyEndpoint,
+    place: Namespace | None,
+    *,
+    seed: bool,
+    faults: dict[str, str] | None = None,
+) -> ApiProvider:
+    return ApiProvider(
+        postgres,
+        neo4j,
+        redis,
+        toxiproxy,
+        faults=faults,
+        seed=seed,
+        entities=ENTITIES,
+        clock=True,
+        namespace=place,
+        proxy_suffix=f"-chaos-{uuid.uuid4().hex[:6]}",
+    )
+
+
+@contextlib.contextmanager
+def with_target(
+    stack: ChaosStack, launcher: ServiceLauncher, faults: dict[str, str]
+) -> Iterator[ChaosStack]:
+    """The stack with another target (test-only `faults`, e.g. one without a resilience it
+    claims) on the same databases, supervised, through proxies of its own."""
+    services = stack.services
+    provider = _target(
+        services["postgres"].endpoint,
+        services["neo4j"].endpoint,
+        services["redis"].endpoint,
+        stack.toxiproxy,
+        stack.namespace,
+        seed=False,
+        faults=faults,
+    )
+    target = launcher.start(provider)
+    try:
+        target.supervise(RESTART_DELAY_SECONDS)
+        yield ChaosStack(
+            {**stack.services, "api": target}, stack.namespace, stack.namespace_problem
+        )
+    finally:
+        target.stop()

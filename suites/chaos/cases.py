@@ -1,0 +1,143 @@
+"""One chaos case from a suite: where it runs, whether it may, run it, keep the evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos import experiments
+from chaos.context import ChaosContext
+from chaos.experiments import Experiment, Outcome
+from chaos.stack import DEPENDENCY_TIMEOUT_SECONDS, ChaosStack
+from fixtures.launcher import ServiceLauncher
+from fixtures.profile import TargetProfile
+from plugins.criteria import Criteria
+from plugins.evidence import attach_json, attach_text
+
+SUCCESS_BOUND = 0.95  # "chaos tests pass with > 95 % success" where the target degrades
+
+
+def run_case(
+    experiment: Experiment,
+    variant: str,
+    *,
+    stack: ChaosStack | None,
+    profile: TargetProfile,
+    launcher: ServiceLauncher,
+    workdir: Path,
+    criteria: Criteria,
+    results: list[Outcome],
+) -> Outcome:
+    """Run one case; skip it (saying why) where it may not run; fail naming what broke."""
+    configuration, context = _where(experiment, variant, stack, profile, launcher, workdir)
+    outcome = experiments.run(experiment, configuration, context, variant)
+    results.append(outcome)
+    attach_json(f"Chaos Toolkit journal: {outcome.label}", outcome.journal)
+    _record(criteria, outcome)
+    summary = _summary(outcome)
+    attach_text("hypothesis", summary)
+    print(summary)  # in the test's captured output, and on the terminal with -s
+    if not outcome.passed:
+        pytest.fail(summary, pytrace=False)
+    return outcome
+
+
+def _where(
+    experiment: Experiment,
+    variant: str,
+    stack: ChaosStack | None,
+    profile: TargetProfile,
+    launcher: ServiceLauncher,
+    workdir: Path,
+) -> tuple[dict[str, Any], ChaosContext]:
+    run_dir = workdir / "run"
+    if stack is not None:
+        how = experiment.variants.get(variant, {}).get("how")
+        if how == "partition" and stack.namespace is None:
+            pytest.skip(f"{experiment.name}[partition] needs a network namespace: "
+                        f"{stack.namespace_problem}")  # fmt: skip
+        return stack.configuration(run_dir, profile.slo), stack.context(launcher)
+    return _profile_configuration(experiment, variant, profile, run_dir), ChaosContext()
+
+
+def _profile_configuration(
+    experiment: Experiment, variant: str, profile: TargetProfile, run_dir: Path
+) -> dict[str, Any]:
+    """Against a profile: only the faults it allows, network ones through its Toxiproxy."""
+    allowed = profile.chaos_allow or ()
+    if experiment.fault not in allowed:
+        pytest.skip(
+            f"{experiment.name}: {experiment.fault} faults are not allowed against "
+            f"{profile.describe()}; add {experiment.fault!r} to [chaos] allow in its profile"
+        )
+    if experiment.destructive and not profile.destructive:
+        pytest.skip(
+            f"{experiment.name} is destructive: refused against {profile.describe()} unless its "
+            "profile sets destructive = true under [target]"
+        )
+    if experiment.fault not in ("latency", "partition"):
+        pytest.skip(f"{experiment.name} needs a target the harness started itself (a local one)")
+    if experiment.variants.get(variant, {}).get("how") == "partition":
+        pytest.skip(f"{experiment.name}[partition] needs a target in a namespace of the harness")
+    toxiproxy = profile.services.get("toxiproxy")
+    api = profile.services.get("api")
+    if toxiproxy is None or api is None:
+        missing = "[services.toxiproxy]" if toxiproxy is None else "[services.api]"
+        pytest.skip(f"{experiment.name}: the profile has no {missing}")
+    proxies = dict(toxiproxy.get("proxies", {}))
+    configuration: dict[str, Any] = {
+        "api_url": str(api["url"]).rstrip("/"),
+        "run_dir": str(run_dir),
+        "run_id": run_dir.parent.name[-10:],
+        "toxiproxy_url": str(toxiproxy["url"]).rstrip("/"),
+        "p95_seconds": profile.slo.p95_seconds,
+        "dependency_timeout_seconds": DEPENDENCY_TIMEOUT_SECONDS,
+        "allowed_faults": list(allowed),
+        "destructive": profile.destructive,
+        "allow_remote_load": profile.allow_remote_load,
+    }
+    if "entity_ids" in api:
+        configuration["entity_ids"] = api["entity_ids"]
+    for dependency in ("postgres", "neo4j", "redis"):
+        configuration[f"proxy_{dependency}"] = proxies.get(dependency, dependency)
+    return configuration
+
+
+def _summary(outcome: Outcome) -> str:
+    measures = outcome.measures
+    during = measures.get("during", {})
+    parts = [f"{outcome.label}: {outcome.experiment.title}"]
+    if during:
+        parts.append(
+            f"during the fault: {during['success_ratio']:.1%} of {during['requests']} requests "
+            f"succeeded, P95 {during['p95_seconds']:.3f} s, slowest {during['max_seconds']:.2f} s"
+        )
+    for key, label in (
+        ("time_to_detect_seconds", "time to detect"),
+        ("time_to_recover_seconds", "time to recover"),
+    ):
+        if key in measures:
+            parts.append(f"{label} {measures[key]:.1f} s")
+    if "writes" in measures:
+        parts.append(f"writes {measures['writes']}")
+    verdict = "held" if outcome.passed else "did not hold: " + "; ".join(outcome.failures)
+    return "\n".join([*parts, f"hypothesis {verdict}"])
+
+
+def _record(criteria: Criteria, outcome: Outcome) -> None:
+    measures = outcome.measures
+    during = measures.get("during", {})
+    criteria.record(
+        criterion="chaos_hypothesis",
+        scope=outcome.label,
+        bound=SUCCESS_BOUND,
+        unit="ratio",
+        measured=during.get("success_ratio"),
+        interval=during.get("success_interval"),
+        verdict="pass" if outcome.passed else "fail",
+        time_to_detect_s=measures.get("time_to_detect_seconds"),
+        time_to_recover_s=measures.get("time_to_recover_seconds"),
+        failures=outcome.failures,
+    )

@@ -518,9 +518,12 @@ def archive_healthy(configuration: Configuration | None = None) -> bool:
 def start_archive_writes(configuration: Configuration | None = None) -> dict[str, Any]:
     """Commit rows on the archiving primary in the background (WAL for the archive)."""
     archive = _archive()
+    state = state_of(configuration or {})
+    archiver = archive.archiver()
+    state.measures["archive_before"] = {"injected": archive.faults.injected, **archiver}
     archive.writer.start()
-    state_of(configuration or {}).faults.callback(archive.writer.stop)
-    return {"archiver": archive.archiver()}
+    state.faults.callback(archive.writer.stop)
+    return {"archiver": archiver}
 
 
 def fail_s3(*, share: float = 0.5, configuration: Configuration | None = None) -> dict[str, Any]:
@@ -548,11 +551,13 @@ def expect_archive_catches_up(
         raise HypothesisFailedError(f"the archive did not catch up: {error}") from None
     exposure = fault_seconds + caught_up
     archiver = archive.archiver()
+    before = state.measures.get("archive_before", {"injected": 0, "failed": 0, "archived": 0})
     measures = {
         "catch_up_seconds": caught_up,
         "exposure_seconds": exposure,
-        "archiver": archiver,
-        "injected": archive.faults.injected,
+        "archived_segments": archiver["archived"] - before["archived"],
+        "archive_failures": archiver["failed"] - before["failed"],
+        "injected": archive.faults.injected - before["injected"],
     }
     state.measures["archive"] = measures
     state.measures["time_to_recover_seconds"] = caught_up

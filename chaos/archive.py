@@ -2,8 +2,9 @@
 
 `archive_under_faults` starts what the S3 experiments need: an S3 endpoint (moto
 locally), the `S3FaultProxy` in front of it, a Toxiproxy proxy in front of that, and an
-archiving primary (`dr.primary`, Barman Cloud, `archive_timeout` 5 s) whose archive
-endpoint is the Toxiproxy proxy, plus a writer committing rows so WAL keeps coming.
+archiving primary (`dr.primary`, Barman Cloud) whose archive endpoint is the Toxiproxy
+proxy, plus a writer committing rows and closing a WAL segment every 2 s, so segments
+keep coming for the archiver to ship through the faults.
 
 What the experiments claim: the pipeline keeps archiving, or catches up after the fault
 within the RPO bound. `catch_up` measures it: after the fault ends, close the current WAL
@@ -33,6 +34,7 @@ from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 
 ARCHIVE_TIMEOUT_SECONDS = 5.0
 WRITES_PER_SECOND = 20.0
+SWITCH_EVERY_WRITES = 40  # a segment closed every 2 s: a busy primary's archive traffic
 
 
 @dataclass
@@ -69,7 +71,8 @@ class ArchiveUnderFaults:
 
 
 class ArchiveWriter:
-    """Commits a row `WRITES_PER_SECOND` times a second until stopped (WAL to archive)."""
+    """Commits a row `WRITES_PER_SECOND` times a second and closes the WAL segment every
+    `SWITCH_EVERY_WRITES` rows, until stopped: a busy primary's stream of segments."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -94,6 +97,8 @@ class ArchiveWriter:
             while not self._stop.wait(1.0 / WRITES_PER_SECOND):
                 db.execute("INSERT INTO chaos_archive VALUES (now(), repeat('x', 1000))")
                 self.committed += 1
+                if self.committed % SWITCH_EVERY_WRITES == 0:
+                    db.execute("SELECT pg_switch_wal()")
 
 
 @contextlib.contextmanager

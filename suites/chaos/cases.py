@@ -122,6 +122,14 @@ def _summary(outcome: Outcome) -> str:
             parts.append(f"{label} {measures[key]:.1f} s")
     if "writes" in measures:
         parts.append(f"writes {measures['writes']}")
+    if "archive" in measures:
+        archive = measures["archive"]
+        parts.append(
+            f"archive: writes waited at most {archive['exposure_seconds']:.1f} s (catch-up "
+            f"{archive['catch_up_seconds']:.1f} s); {archive['archived_segments']} segments "
+            f"archived, S3 errors injected {archive['injected']}, archive_command failures "
+            f"{archive['archive_failures']}"
+        )
     verdict = "held" if outcome.passed else "did not hold: " + "; ".join(outcome.failures)
     return "\n".join([*parts, f"hypothesis {verdict}"])
 

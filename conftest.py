@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "pytester",
+    "plugins.redaction",
     "plugins.target",
     "plugins.alert_selection",
     "plugins.criteria",

@@ -14,17 +14,14 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from fixtures.launcher import RunningService
-from fixtures.lifecycle.readiness import wait_until_ready
-from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider, neo4j_admin
-from fixtures.providers.redis import RedisEndpoint, RedisProvider
+from fixtures.providers.neo4j import Neo4jEndpoint, neo4j_admin
+from fixtures.providers.redis import RedisEndpoint
 from fixtures.tools import hand_to_service_user
 
-RESTART_DEADLINE_SECONDS = 120.0
 SHOWN = 10
 
 
@@ -50,7 +47,7 @@ def load_neo4j(target: RunningService[Neo4jEndpoint], dump: Path) -> None:
         f"--from-path={dump.parent}",
         "--overwrite-destination=true",
     )
-    _restart(target, Neo4jProvider())
+    target.restart()  # on the loaded data, through its provider
 
 
 def snapshot_redis(source: RedisEndpoint, destination: Path) -> Path:
@@ -72,18 +69,7 @@ def restore_redis(target: RunningService[RedisEndpoint], snapshot: Path) -> None
     target.process.stop()
     copied = Path(shutil.copy2(snapshot, target.endpoint.data_dir / "dump.rdb"))
     hand_to_service_user(copied)
-    _restart(target, RedisProvider())
-
-
-def _restart(service: RunningService[Any], provider: Any) -> None:
-    assert service.process is not None
-    service.process.start()
-    wait_until_ready(
-        service.name,
-        lambda: provider.probe(service.endpoint),
-        RESTART_DEADLINE_SECONDS,
-        service.process,
-    )
+    target.restart()  # on the restored snapshot, through its provider
 
 
 @dataclass(frozen=True)

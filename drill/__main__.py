@@ -26,18 +26,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drill.contract import contract_problems
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
 from fixtures.fleet import StartOutcome, start_in_parallel
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import TargetProfile, load_profile
-from fixtures.providers.registry import STANDALONE
+from fixtures.providers.registry import STANDALONE, check_profile_services
 from plugins.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLURE_RESULTS = ROOT / "reports" / "allure-results"
 JUNIT = ROOT / "reports" / "junit" / "drill.xml"
 CRITERIA = ROOT / "reports" / "criteria.jsonl"
+STOPPED_BEFORE_TESTS = (3, 4)  # pytest's internal and usage errors: no test ran
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -64,35 +66,41 @@ def render(outcomes: list[StartOutcome], total_seconds: float, console: Console)
             table.add_row(
                 service.name,
                 service.backend.value,
-                service.endpoint.describe(),
+                Text(service.endpoint.describe()),
                 f"{service.startup_seconds:.2f} s",
-                "[green]healthy[/]",
+                Text("healthy", style="green"),
             )
         else:
-            table.add_row(outcome.name, "-", "-", "-", f"[red]{outcome.error}[/]")
+            table.add_row(outcome.name, "-", "-", "-", Text("not healthy", style="red"))
     console.print(table)
+    for outcome in outcomes:  # one line each, below the table: never wrapped into its cells
+        if outcome.error is not None:
+            console.print(Text(f"drill: {outcome.name}: {outcome.error}", style="red"))
 
 
 def main(argv: list[str]) -> int:
     console = Console(soft_wrap=True)  # one message, one line: no wrapping at 80 columns
     arguments = parse_arguments(argv)
-    requested = resolve_settings(arguments.target, arguments.backend)
     try:
+        requested = resolve_settings(arguments.target, arguments.backend)
         profile = load_profile(requested.target)
-        choice = choose_backend(requested.backend, profile.is_local)
+        check_profile_services(profile)
+        choice = choose_backend(requested.backend, profile.is_local, requested.backend_source)
     except (HarnessError, ValueError) as error:
-        console.print(f"[red]drill: {error}[/]")
+        console.print(Text(f"drill: {error}", style="red"))
         return 2
     console.print(
         f"drill: target {profile.describe()}, backend {choice.backend.value} ({choice.reason})"
     )
-    names = (
-        list(STANDALONE) if profile.is_local else [n for n in STANDALONE if n in profile.services]
-    )
+    names = list(STANDALONE) if profile.is_local else sorted(profile.services)
+    if not names:
+        console.print(Text(f"drill: {profile.describe()} names no service to test", style="red"))
+        return 2
     if not preflight(choice.backend, profile, names, console):
         return 1
     selection = "pr_gate" if arguments.quick else "pr_gate or drill"
-    return run_suites(selection, requested.target, choice.backend.value, console)
+    backend = None if choice.backend is Backend.EXTERNAL else choice.backend.value
+    return run_suites(selection, requested.target, backend, console)
 
 
 def preflight(backend: Backend, profile: TargetProfile, names: list[str], console: Console) -> bool:
@@ -104,24 +112,39 @@ def preflight(backend: Backend, profile: TargetProfile, names: list[str], consol
     finally:
         launcher.close()
     failed = [outcome.name for outcome in outcomes if not outcome.healthy]
+    if "api" in names and "api" not in failed:
+        for problem in contract_problems(str(profile.services["api"]["url"])):
+            console.print(Text(f"drill: api: {problem} (design section 4)", style="red"))
+            failed.append("api")
     if failed:
-        console.print(f"[red]drill failed: {', '.join(failed)} not healthy[/]")
+        console.print(
+            Text(f"drill failed: {', '.join(sorted(set(failed)))} not ready", style="red")
+        )
         return False
-    console.print("[green]preflight passed: every service healthy[/]")
+    console.print(Text("preflight passed: every service healthy", style="green"))
     return True
 
 
-def run_suites(selection: str, target: str, backend: str, console: Console) -> int:
-    """The suites in one pytest run; returns its exit status."""
+def run_suites(selection: str, target: str, backend: str | None, console: Console) -> int:
+    """The suites in one pytest run; returns its exit status.
+
+    The run writes its Allure results beside the previous run's, which are replaced only
+    once pytest has really run: a run that stops before any test keeps the old evidence."""
     JUNIT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(ALLURE_RESULTS, ignore_errors=True)  # this run's evidence only
+    fresh = ALLURE_RESULTS.with_name(ALLURE_RESULTS.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
     command = [
-        sys.executable, "-m", "pytest", "suites", "-m", selection,
-        "--target", target, "--backend", backend,
-        f"--alluredir={ALLURE_RESULTS}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",
+        sys.executable, "-m", "pytest", "suites", "-m", selection, "--target", target,
+        *(["--backend", backend] if backend is not None else []),
+        f"--alluredir={fresh}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",
     ]  # fmt: skip
-    console.print(f"drill: {' '.join(command[1:])}")
+    console.print(Text(f"drill: {' '.join(command[1:])}"))
     status = subprocess.run(command, cwd=ROOT, check=False).returncode
+    if status in STOPPED_BEFORE_TESTS:
+        shutil.rmtree(fresh, ignore_errors=True)
+    else:
+        shutil.rmtree(ALLURE_RESULTS, ignore_errors=True)
+        fresh.rename(ALLURE_RESULTS)
     if JUNIT.exists():
         console.print(suite_table(JUNIT))
     if CRITERIA.exists():

@@ -11,6 +11,8 @@ from typing import Any
 
 import allure
 
+from plugins.redaction import redact
+
 KINDS = {
     ".png": allure.attachment_type.PNG,
     ".json": allure.attachment_type.JSON,
@@ -19,18 +21,22 @@ KINDS = {
 
 
 def attach_text(name: str, text: str) -> None:
-    allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
+    allure.attach(redact(text), name=name, attachment_type=allure.attachment_type.TEXT)
 
 
 def attach_json(name: str, data: Any) -> None:
     allure.attach(
-        json.dumps(data, indent=2, sort_keys=True, default=str),
+        redact(json.dumps(data, indent=2, sort_keys=True, default=str)),
         name=name,
         attachment_type=allure.attachment_type.JSON,
     )
 
 
 def attach_file(name: str, path: Path) -> None:
-    """A file as it is; PNG, JSON and CSV by extension, anything else as text."""
+    """A file as it is (text masked of secrets); PNG, JSON and CSV by extension, anything
+    else as text."""
     kind = KINDS.get(path.suffix.lower(), allure.attachment_type.TEXT)
-    allure.attach(path.read_bytes(), name=name, attachment_type=kind)
+    body = path.read_bytes()
+    if kind is not allure.attachment_type.PNG:
+        body = redact(body.decode("utf-8", errors="replace")).encode()
+    allure.attach(body, name=name, attachment_type=kind)

@@ -6,6 +6,7 @@ Precedence, highest first: command-line flag, environment variable, default.
 |---------|-------------|-----------------------|---------|
 | target  | --target    | RELIABILITY_TARGET    | local   |
 | backend | --backend   | RELIABILITY_BACKEND   | auto    |
+| DR seed | --dr-seed   | RELIABILITY_DR_SEED   | random  |
 """
 
 from __future__ import annotations
@@ -24,18 +25,41 @@ DEFAULT_BACKEND = "auto"
 class RequestedSettings:
     target: str
     backend: str
+    backend_source: str = "--backend"  # which name gave it, for the error message
+    dr_seed: int | None = None
 
 
 def resolve_settings(
-    target_flag: str | None, backend_flag: str | None, environ: Mapping[str, str] = os.environ
+    target_flag: str | None,
+    backend_flag: str | None,
+    environ: Mapping[str, str] = os.environ,
+    dr_seed_flag: str | None = None,
 ) -> RequestedSettings:
+    """Flag, else environment, else default; `ValueError` (one line) for a bad DR seed."""
     target = target_flag if target_flag is not None else environ.get("RELIABILITY_TARGET", LOCAL)
-    backend = (
-        backend_flag
-        if backend_flag is not None
-        else environ.get("RELIABILITY_BACKEND", DEFAULT_BACKEND)
+    if backend_flag is not None:
+        backend, source = backend_flag, "--backend"
+    elif "RELIABILITY_BACKEND" in environ:
+        backend, source = environ["RELIABILITY_BACKEND"], "RELIABILITY_BACKEND"
+    else:
+        backend, source = DEFAULT_BACKEND, "--backend"
+    return RequestedSettings(target, backend, source, _seed(dr_seed_flag, environ))
+
+
+def _seed(flag: str | None, environ: Mapping[str, str]) -> int | None:
+    raw, name = (
+        (flag, "--dr-seed")
+        if flag is not None
+        else (environ.get("RELIABILITY_DR_SEED"), "RELIABILITY_DR_SEED")
     )
-    return RequestedSettings(target=target, backend=backend)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(
+            f"{name}={raw!r} is not an integer: give the seed a DR run printed, or unset it"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -44,3 +68,4 @@ class HarnessContext:
 
     profile: TargetProfile
     backend: BackendChoice
+    dr_seed: int | None = None

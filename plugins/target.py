@@ -15,8 +15,10 @@ from chaos.experiments import FAULT_KINDS
 from fixtures.backend import choose_backend
 from fixtures.errors import HarnessError, ProfileError
 from fixtures.profile import TargetProfile, load_profile
+from fixtures.providers.registry import check_profile_services
 from load.errors import LoadPlanError
 from load.ids import IdRanges, read_id_file
+from plugins.redaction import install, url_passwords
 from plugins.settings import HarnessContext, resolve_settings
 
 HARNESS_CONTEXT = pytest.StashKey[HarnessContext]()
@@ -38,18 +40,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how local services start: auto (default: containers if Docker answers, else "
         "native), containers, native. Env: RELIABILITY_BACKEND.",
     )
+    group.addoption(
+        "--dr-seed",
+        default=None,
+        metavar="N",
+        help="replay the DR suites' randomized commit history N. Env: RELIABILITY_DR_SEED.",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    requested = resolve_settings(config.getoption("--target"), config.getoption("--backend"))
     try:
+        requested = resolve_settings(
+            config.getoption("--target"),
+            config.getoption("--backend"),
+            dr_seed_flag=config.getoption("--dr-seed"),
+        )
         profile = load_profile(requested.target)
+        check_profile_services(profile)
         check_engine_settings(profile)
-        backend = choose_backend(requested.backend, profile.is_local)
+        install(profile.secrets | url_passwords(_values(profile)))
+        backend = choose_backend(requested.backend, profile.is_local, requested.backend_source)
     except (HarnessError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[HARNESS_CONTEXT] = HarnessContext(profile=profile, backend=backend)
+    config.stash[HARNESS_CONTEXT] = HarnessContext(profile, backend, requested.dr_seed)
+
+
+def _values(profile: TargetProfile) -> list[object]:
+    return [value for section in profile.services.values() for value in section.values()]
 
 
 def check_engine_settings(profile: TargetProfile) -> None:

@@ -7,7 +7,6 @@ source) the tests that need it are skipped, saying why.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
 from plugins.evidence import attach_json
+from plugins.settings import HarnessContext
 
 # Short enough to keep pr_gate runs fast; the drill uses the production 60 s.
 PR_GATE_ARCHIVE_TIMEOUT_SECONDS = 5.0
@@ -39,10 +39,10 @@ def native_launcher(service_launcher: ServiceLauncher) -> ServiceLauncher:
 
 
 @pytest.fixture(scope="module")
-def dr_seed() -> int:
-    """The seed of the randomized commit history (set RELIABILITY_DR_SEED to replay one)."""
-    configured = os.environ.get(SEED_VARIABLE)
-    seed = int(configured) if configured else random.SystemRandom().randrange(2**32)
+def dr_seed(harness_context: HarnessContext) -> int:
+    """The seed of the randomized commit history (--dr-seed / RELIABILITY_DR_SEED replay one)."""
+    configured = harness_context.dr_seed
+    seed = configured if configured is not None else random.SystemRandom().randrange(2**32)
     print(f"DR commit history seed: {seed} (replay with {SEED_VARIABLE}={seed})")
     return seed
 

@@ -173,3 +173,53 @@ def test_bad_entity_ids_stop_the_run_before_any_test(
     result = harness.runpytest_subprocess("--target", path)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_line(result, "ERROR:", *fragments)
+
+
+CHAOS_PLUGINS = 'pytest_plugins = ["plugins.target", "plugins.chaos_selection", "plugins.services"]'
+CHAOS_TEST = "def test_x(chaos_case):\n    assert chaos_case\n"
+
+
+def test_unknown_chaos_experiment_stops_the_run_before_any_fault(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CHAOS_PLUGINS)
+    pytester.makepyfile(test_x=CHAOS_TEST)
+    result = pytester.runpytest_subprocess("--chaos-experiment", "redis-latncy")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", "no chaos experiment 'redis-latncy'", "redis-latency")
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ('{"title": "x", "description": "y"}', "fails Chaos Toolkit's validation"),
+        ("{not json", "not readable JSON"),
+        (
+            '{"title": "x", "description": "y", "method": [{"type": "action", "name": "a",'
+            ' "provider": {"type": "python", "module": "chaos.activities", "func": "nope"}}]}',
+            "fails Chaos Toolkit's validation",
+        ),
+    ],
+)
+def test_an_experiment_file_chaos_toolkit_rejects_is_one_line(
+    pytester: pytest.Pytester, document: str, fragment: str
+) -> None:
+    pytester.makeconftest(CHAOS_PLUGINS)
+    pytester.makepyfile(test_x=CHAOS_TEST)
+    path = pytester.makefile(".json", mine=document)
+    result = pytester.runpytest_subprocess("--chaos-experiment", str(path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", str(path), fragment)
+
+
+def test_a_chosen_experiment_file_runs_alone(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CHAOS_PLUGINS)
+    pytester.makepyfile(test_x=CHAOS_TEST)
+    result = pytester.runpytest_subprocess("--chaos-experiment", "redis-latency", "-v")
+    result.assert_outcomes(passed=1)
+    assert any("test_x[redis-latency]" in line for line in result.outlines)
+
+
+def test_an_unknown_fault_kind_in_a_profile_stops_the_run(harness: pytest.Pytester) -> None:
+    path = profile(harness, '[chaos]\nallow = ["latency", "earthquake"]\n')
+    result = harness.runpytest_subprocess("--target", path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, "ERROR:", "'chaos.allow' names unknown fault kind(s) earthquake")

@@ -168,3 +168,22 @@ def test_ids_that_do_not_exist_stop_the_load_tests_with_one_line(
     assert "set [services.api] entity_ids (or entity_ids_file)" in output
     assert "Traceback" not in output
     assert "n=" not in output, "nothing was measured"
+
+
+def test_without_a_prometheus_the_gates_still_run_and_the_cross_check_says_it_is_skipped(
+    api: ApiEndpoint, tmp_path: Path
+) -> None:
+    profile = tmp_path / "no-prometheus.toml"
+    profile.write_text(f'[target]\nname = "no-prometheus"\n[services.api]\nurl = "{api.url}"\n')
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", *SUITE_RUN, "--target", str(profile)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SUITE_DEADLINE_SECONDS,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == pytest.ExitCode.OK, output
+    assert "1 passed" in output, output
+    assert "CrossCheckSkippedWarning: cross-check skipped" in output, output

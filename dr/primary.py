@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dr.archive import ArchiveLocation, BarmanCloud
 from fixtures.launcher import RunningService, ServiceLauncher
-from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
+from fixtures.providers.postgres import LOCAL_LOGIN, Login, PostgresEndpoint, PostgresProvider
 from fixtures.providers.s3 import S3Endpoint
 
 DEFAULT_ARCHIVE_TIMEOUT_SECONDS = 60.0  # the requirements' "every 60 s"
@@ -48,13 +48,14 @@ def archiving_primary(
     s3: S3Endpoint,
     archive_timeout_seconds: float = DEFAULT_ARCHIVE_TIMEOUT_SECONDS,
     extra_settings: Mapping[str, str] | None = None,
+    login: Login = LOCAL_LOGIN,
 ) -> Iterator[ArchivingPrimary]:
     """Start a primary archiving to its own prefix of `s3`'s bucket; stop it afterwards."""
     with work_directory(launcher) as root:
         location = ArchiveLocation(s3, prefix=f"dr-{uuid.uuid4().hex[:10]}")
         tool = BarmanCloud(location, root / "tool")
         settings = {**tool.postgres_settings(archive_timeout_seconds), **(extra_settings or {})}
-        service = launcher.start(PostgresProvider(settings=settings))
+        service = launcher.start(PostgresProvider(settings=settings, login=login))
         try:
             yield ArchivingPrimary(service, tool, root, archive_timeout_seconds)
         finally:

@@ -30,7 +30,7 @@ from dr.targets import RecoveryTarget
 from fixtures.errors import ServiceStartError
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.providers.base import NativeLaunch
-from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
+from fixtures.providers.postgres import LOCAL_LOGIN, Login, PostgresEndpoint, PostgresProvider
 
 NOT_REACHED = "recovery ended before configured recovery target was reached"
 SEGMENT_BYTES = 16 * 1024 * 1024
@@ -71,8 +71,10 @@ class _RecoveringPostgres(PostgresProvider):
 
     ready_deadline_seconds: ClassVar[float] = 3600.0
 
-    def __init__(self, settings: dict[str, str], restore_from: Path, log_path: Path) -> None:
-        super().__init__(settings=settings, restore_from=restore_from)
+    def __init__(
+        self, settings: dict[str, str], restore_from: Path, log_path: Path, login: Login
+    ) -> None:
+        super().__init__(settings=settings, restore_from=restore_from, login=login)
         self.log_path = log_path
 
     def native(self, workdir: Path, port: int) -> NativeLaunch[PostgresEndpoint]:
@@ -128,9 +130,13 @@ def restore(
     tool: BarmanCloud,
     target: RecoveryTarget,
     work_root: Path,
+    *,
     now: datetime | None = None,
+    login: Login = LOCAL_LOGIN,
 ) -> RestoreResult:
-    """Restore the archive into a fresh Postgres at `target`; see the module docstring."""
+    """Restore the archive into a fresh Postgres at `target`; see the module docstring.
+
+    `login` is a role of the backed-up cluster (the restored server has its roles)."""
     if target.kind == "time":
         parse_target_time(target.value, now)
     check_archive_reachable(tool.location)
@@ -151,7 +157,7 @@ def restore(
             "hot_standby": "off",
             "log_line_prefix": "'%m [%p] '",
         }
-        provider = _RecoveringPostgres(settings, staging, log_path)
+        provider = _RecoveringPostgres(settings, staging, log_path, login)
         try:
             service = launcher.start(provider)
         except ServiceStartError as error:

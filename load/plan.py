@@ -27,7 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIOS_DIR = REPO_ROOT / "scenarios" / "load"
 DEFAULT_MAX_DURATION_SECONDS = 600.0
 DEFAULT_SEND_TOLERANCE_SECONDS = 0.05
-DEFAULT_MAX_DROPPED_RATIO = 0.001  # a GC pause may drop a few; more is not the planned load
+# A stall of the generator (a GC pause, a busy CPU) may drop a few arrivals: 1 % less load
+# is still the planned load, more is not.
+DEFAULT_MAX_DROPPED_RATIO = 0.01
 DEFAULT_LATENCY_BOUND_SECONDS = 1.5
 # Little's law: in flight = rate x time in system. The default cap lets the mean time in
 # system reach this many latency bounds before arrivals are dropped.

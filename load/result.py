@@ -124,8 +124,8 @@ class GeneratorStats:
         if self.dropped.get(LATE):
             advice.append(
                 f"it could not send within {self.tolerance * 1e3:.0f} ms of the intended time "
-                f"(send lag max {self.send_lag_max * 1e3:.0f} ms): give it CPU (processes, a "
-                "quieter machine) or lower the rate"
+                f"(the sent ones' lag max {self.send_lag_max * 1e3:.0f} ms): give it CPU "
+                "(processes, a quieter machine) or lower the rate"
             )
         return "; ".join(advice) or "see the run's records"
 

@@ -10,6 +10,7 @@ import pytest
 
 from alerting.errors import AlertRuleError
 from alerting.rules import load_rules, rule_files, select_rules
+from plugins.target import HARNESS_CONTEXT
 
 SELECTED_RULES = pytest.StashKey[list[str]]()
 
@@ -36,7 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests taking `alert_rule_name` run once per selected (or every) shipped rule."""
+    """Tests taking `alert_rule_name` run once per selected (or every) shipped rule; tests
+    taking `induced_rule_name` once per rule the profile's `[alerts] induce` names."""
+    if "induced_rule_name" in metafunc.fixturenames:
+        induce = metafunc.config.stash[HARNESS_CONTEXT].profile.alerts_induce
+        metafunc.parametrize("induced_rule_name", list(induce) or [None])
     if "alert_rule_name" not in metafunc.fixturenames:
         return
     names = metafunc.config.stash.get(SELECTED_RULES, None)

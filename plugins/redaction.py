@@ -87,8 +87,13 @@ def redact_report(report: pytest.CollectReport | pytest.TestReport) -> None:
     """The report's failure text and captured sections, masked in place."""
     if not _SECRETS:
         return
-    if report.longrepr is not None:
-        text = str(report.longrepr)
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        # A skip's (path, lineno, message): pytest unpacks it, so only the message changes.
+        path, lineno, message = longrepr
+        report.longrepr = (path, lineno, redact(message))
+    elif longrepr is not None:
+        text = str(longrepr)
         masked = redact(text)
         if masked != text:
             report.longrepr = masked

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from alerting.errors import AlertRuleError
+from alerting.induced import check_inducible
 from chaos.experiments import FAULT_KINDS
 from fixtures.backend import choose_backend
 from fixtures.errors import HarnessError, ProfileError
@@ -87,6 +89,10 @@ def check_engine_settings(profile: TargetProfile) -> None:
         raise ProfileError(
             f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
         ) from None
+    try:
+        check_inducible(profile.alerts_induce)
+    except AlertRuleError as error:
+        raise ProfileError(f"target profile {profile.describe()}: {error}") from None
     unknown = sorted(set(profile.chaos_allow or ()) - set(FAULT_KINDS))
     if unknown:
         raise ProfileError(

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.integration
 SECRET = "Sup3r-S3cret-Value"
 LEAKY_TESTS = """
 import logging, os
+import pytest
 from plugins.evidence import attach_json, attach_text
 
 SECRET = os.environ["HARNESS_TEST_SECRET"]
@@ -28,6 +29,9 @@ def test_prints_logs_and_fails_with_the_secret():
     attach_text("leak", f"password={SECRET}")
     attach_json("leak", {"password": SECRET})
     assert SECRET == "something else", f"login with {SECRET} failed"
+
+def test_skips_naming_the_secret():
+    pytest.skip(f"no access with {SECRET}")
 """
 
 
@@ -55,6 +59,7 @@ def test_a_failing_run_with_secrets_shows_none_of_them(
         "-o", "log_level=INFO",
     )  # fmt: skip
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=0, failed=1, skipped=1, errors=1)
     outputs = {"terminal": "\n".join(result.outlines + result.errlines), "junit": junit.read_text()}
     outputs.update({str(path): path.read_text(errors="replace") for path in allure.rglob("*")})
     assert len(outputs) > 3, "Allure wrote its results"

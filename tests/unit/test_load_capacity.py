@@ -50,7 +50,7 @@ def test_capacity_is_the_last_rate_that_passed() -> None:
 
 
 def test_a_generator_that_gives_out_makes_capacity_a_lower_bound() -> None:
-    steps = [step(25, [0.01] * 2000), step(50, [0.01] * 2000, dropped={"sent too late": 9})]
+    steps = [step(25, [0.01] * 2000), step(50, [0.01] * 2000, dropped={"sent too late": 30})]
     conclusion = Capacity(search(), steps).conclusion()
     assert "the SLO holds up to 25/s at least" in conclusion
     assert "the load generator gave out, not the target" in conclusion

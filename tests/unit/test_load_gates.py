@@ -247,7 +247,7 @@ def test_a_run_whose_generator_dropped_arrivals_is_invalid_not_a_pass() -> None:
         assert outcome.verdict is Verdict.INVALID
         assert outcome.message.startswith("invalid run: ")
         assert "neither passes nor fails the target" in outcome.message
-        assert "dropped 40 of 2040 arrivals (1.96% > 0.10%; max_in_flight reached: 40)" in (
+        assert "dropped 40 of 2040 arrivals (1.96% > 1.00%; max_in_flight reached: 40)" in (
             outcome.message
         )
         assert "raise max_in_flight" in outcome.message

@@ -1,0 +1,212 @@
+"""`python -m drill.rehearsal --profile staging-rehearsal.toml`: a staging of one's own.
+
+It starts, in its own process, what a shared environment has — Postgres archiving its WAL
+and base backups to an S3 endpoint (moto) with Barman Cloud, Neo4j, Redis, Toxiproxy in
+front of all three, the reference target seeded, Prometheus scraping the target and a
+Pushgateway every second and evaluating the shipped rules (production `for:`),
+Alertmanager routing `harness_test="true"` to a quiet receiver — writes a target
+profile for it (secrets as `${NAME}`, printed as `export` lines), and waits; Ctrl-C
+stops everything. Then, as an outside operator would:
+
+    export REHEARSAL_POSTGRES_PASSWORD=... (the lines it printed)
+    .venv/bin/python -m drill --target staging-rehearsal.toml
+
+The profile has `destructive = false`, lets the harness induce `RPOViolated` and
+`ChaosDrillFailed`, names the archive (`[dr]`) with `write_markers = true`, and allows
+latency chaos through its Toxiproxy. `--no-opt-in` writes one that allows none of these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from alerting.rules import rule_files
+from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, prometheus_config
+from dr.primary import archiving_primary
+from fixtures.backend import Backend
+from fixtures.errors import HarnessError
+from fixtures.launcher import ServiceLauncher
+from fixtures.profile import LOCAL, load_profile
+from fixtures.providers.alertmanager import AlertmanagerProvider
+from fixtures.providers.api import ApiEndpoint, ApiProvider, warm_up
+from fixtures.providers.neo4j import Neo4jProvider
+from fixtures.providers.postgres import Login
+from fixtures.providers.prometheus import PrometheusProvider
+from fixtures.providers.pushgateway import PushgatewayProvider
+from fixtures.providers.redis import RedisProvider
+from fixtures.providers.s3 import S3Endpoint, S3Provider
+from fixtures.providers.toxiproxy import ToxiproxyProvider
+
+ARCHIVE_TIMEOUT_SECONDS = 5.0
+REHEARSAL_WARM_UP_REQUESTS = 1500
+QUIET_ALERTMANAGER = """\
+route:
+  receiver: quiet
+  group_by: ['...']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['harness_test="true"']
+      receiver: quiet
+      group_wait: 0s
+      group_interval: 1s
+receivers:
+  - name: quiet
+"""
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m drill.rehearsal", description=__doc__)
+    parser.add_argument("--profile", required=True, help="where to write the target profile")
+    parser.add_argument(
+        "--no-opt-in", action="store_true", help="a profile that allows no push, write or chaos"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse(argv)
+    stop = threading.Event()
+
+    def on_signal(_number: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    launcher = ServiceLauncher(Backend.NATIVE, load_profile(LOCAL))
+    profile = Path(arguments.profile).resolve()
+    try:
+        serve(launcher, profile, opt_in=not arguments.no_opt_in, stop=stop)
+    except HarnessError as error:
+        print(f"rehearsal: {error}", file=sys.stderr)
+        return 2
+    finally:
+        launcher.close()
+        profile.unlink(missing_ok=True)
+    print("rehearsal: stopped")
+    return 0
+
+
+def serve(launcher: ServiceLauncher, profile: Path, *, opt_in: bool, stop: threading.Event) -> None:
+    # Random secrets, as an environment's are: the harness must mask them, and only them.
+    s3: S3Endpoint = launcher.start(S3Provider(secret_key=_secret())).endpoint
+    login = Login(password=_secret())
+    with archiving_primary(launcher, s3, ARCHIVE_TIMEOUT_SECONDS, login=login) as primary:
+        neo4j = launcher.start(Neo4jProvider(password=_secret())).endpoint
+        redis = launcher.start(RedisProvider()).endpoint
+        toxiproxy = launcher.start(ToxiproxyProvider()).endpoint
+        target: ApiEndpoint = launcher.start(
+            ApiProvider(primary.endpoint, neo4j, redis, toxiproxy, proxy_suffix="-rehearsal")
+        ).endpoint
+        primary.tool.backup(primary.endpoint, "rehearsal")
+        # A staging environment is warm from its own traffic: a fresh Neo4j's first
+        # traversals of cold pages are slow enough to tip its pool into timeouts.
+        warm_up(target, requests_per_route=REHEARSAL_WARM_UP_REQUESTS)
+        pushgateway = launcher.start(PushgatewayProvider()).endpoint
+        alertmanager = launcher.start(AlertmanagerProvider(config=QUIET_ALERTMANAGER)).endpoint
+        rules = {path.name: path.read_text() for path in rule_files()}
+        scrape = {
+            TARGET_JOB: f"{target.host}:{target.port}",
+            PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}",
+        }
+        prometheus = launcher.start(
+            PrometheusProvider(
+                config=prometheus_config(
+                    scrape, f"{alertmanager.host}:{alertmanager.port}", sorted(rules)
+                ),
+                rule_files=rules,
+            )
+        ).endpoint
+        services: dict[str, Any] = {
+            "target": target,
+            "postgres": primary.endpoint,
+            "neo4j": neo4j,
+            "redis": redis,
+            "s3": s3,
+            "toxiproxy": toxiproxy,
+            "prometheus": prometheus,
+            "alertmanager": alertmanager,
+            "pushgateway": pushgateway,
+        }
+        profile.write_text(profile_text(services, primary.tool.location.prefix, opt_in=opt_in))
+        print(f"rehearsal: the stack is up; its profile is {profile}")
+        for name, value in secret_values(services).items():
+            print(f"export {name}={value}")
+        print("rehearsal: Ctrl-C stops everything", flush=True)
+        while not stop.wait(1.0):
+            pass
+
+
+def _secret() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def secret_values(services: dict[str, Any]) -> dict[str, str]:
+    return {
+        "REHEARSAL_POSTGRES_PASSWORD": services["postgres"].password,
+        "REHEARSAL_NEO4J_PASSWORD": services["neo4j"].password,
+        "REHEARSAL_S3_SECRET_KEY": services["s3"].secret_access_key,
+    }
+
+
+def profile_text(services: dict[str, Any], prefix: str, *, opt_in: bool) -> str:
+    """A profile an operator would write for this environment."""
+    target, postgres, neo4j, redis = (services[k] for k in ("target", "postgres", "neo4j", "redis"))
+    s3, toxiproxy = services["s3"], services["toxiproxy"]
+    proxies = ", ".join(f'{name} = "{proxy}"' for name, proxy in target.proxies.items())
+    lines = [
+        "[target]",
+        'name = "staging-rehearsal"',
+        "destructive = false",
+        "",
+        "[services.api]",
+        f'url = "{target.url}"',
+        f'entity_ids = "1-{target.entities}"',
+        "[services.postgres]",
+        f'dsn = "postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.dbname}"',
+        'password = "${REHEARSAL_POSTGRES_PASSWORD}"',
+        "[services.neo4j]",
+        f'uri = "{neo4j.uri}"',
+        f'user = "{neo4j.user}"',
+        'password = "${REHEARSAL_NEO4J_PASSWORD}"',
+        "[services.redis]",
+        f'url = "redis://{redis.host}:{redis.port}/0"',
+        "[services.toxiproxy]",
+        f'url = "{toxiproxy.url}"',
+        f"proxies = {{ {proxies} }}",
+        "[services.s3]",
+        f'endpoint_url = "{s3.endpoint_url}"',
+        f'bucket = "{s3.bucket}"',
+        f'access_key_id = "{s3.access_key_id}"',
+        'secret_access_key = "${REHEARSAL_S3_SECRET_KEY}"',
+        f'region = "{s3.region}"',
+    ]
+    lines += [f'[services.{name}]\nurl = "{services[name].url}"' for name in
+              ("prometheus", "alertmanager", "pushgateway")]  # fmt: skip
+    lines += [
+        "",
+        "[dr]",
+        'tool = "barman-cloud"',
+        f'bucket = "{s3.bucket}"',
+        f'prefix = "{prefix}"',
+        'server = "primary"',
+        'tables = ["entities"]',
+        f"write_markers = {'true' if opt_in else 'false'}",
+    ]
+    if opt_in:
+        lines += ["", "[alerts]", 'induce = ["RPOViolated", "ChaosDrillFailed"]']
+        lines += ["", "[chaos]", 'allow = ["latency"]']
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Alerts in a shared environment, for real: the conditions its profile lets the harness
+create (`[alerts] induce`) fire in its own Prometheus, reach its own Alertmanager with the
+right labels within the bound its own timing implies, and resolve; nothing fires while
+healthy results are pushed. What the harness pushes is labelled `harness_test="true"`
+(for the Alertmanager to route to a quiet receiver) and always deleted afterwards.
+
+Locally the end-to-end tests of `test_firing.py` do this against a stack of the harness's
+own: these run against a profile only.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from alerting.induced import (
+    TEST_LABEL,
+    active_alerts,
+    bounds,
+    deployed_for,
+    heal,
+    healthy,
+    induced,
+    profile_timing,
+    wait_for,
+)
+from alerting.rules import load_rules, rule_files
+from fixtures.backend import Backend
+from fixtures.launcher import ServiceLauncher
+from fixtures.providers.base import HttpEndpoint
+from plugins.criteria import Criteria
+from plugins.evidence import attach_json, attach_text
+
+QUIET_PERIODS = 3  # no false alarm: watch three times the longest path to firing
+
+
+def _profile_stack(
+    service_launcher: ServiceLauncher, request: pytest.FixtureRequest
+) -> tuple[HttpEndpoint, HttpEndpoint, HttpEndpoint]:
+    if service_launcher.backend is not Backend.EXTERNAL:
+        pytest.skip("against a profile only: locally, test_firing.py proves every rule")
+    names = ("prometheus", "alertmanager", "pushgateway")
+    endpoints = [request.getfixturevalue(name) for name in names]
+    return endpoints[0], endpoints[1], endpoints[2]
+
+
+@pytest.mark.pr_gate
+def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
+    induced_rule_name: str | None,
+    service_launcher: ServiceLauncher,
+    request: pytest.FixtureRequest,
+    criteria: Criteria,
+) -> None:
+    prometheus, alertmanager, pushgateway = _profile_stack(service_launcher, request)
+    if induced_rule_name is None:
+        pytest.skip("the profile's [alerts] induce names no condition the harness may create")
+    rule = load_rules(rule_files())[induced_rule_name]
+    timing = profile_timing(prometheus.url, alertmanager.url, pushgateway.host)
+    fire_within, resolve_within = bounds(timing, deployed_for(prometheus.url, rule.name))
+    with induced(pushgateway.url, rule.name) as inducible:
+        started = time.monotonic()
+        fired = wait_for(lambda: bool(active_alerts(alertmanager.url, rule.name)), fire_within)
+        assert fired is not None, (
+            f"{rule.name} did not reach {alertmanager.describe()} within {fire_within:.1f} s "
+            f"(scrape {timing.scrape_interval:g} s + evaluation {timing.evaluation_interval:g} s "
+            f"+ for + group_wait {timing.group_wait:g} s + margin)"
+        )
+        (alert,) = active_alerts(alertmanager.url, rule.name)[:1]
+        attach_json(f"{rule.name} in the Alertmanager", alert)
+        expected = {**rule.labels, **inducible.labels, **TEST_LABEL, "alertname": rule.name}
+        wrong = {k: v for k, v in expected.items() if alert["labels"].get(k) != v}
+        assert not wrong, f"{rule.name} arrived with labels {alert['labels']}, expected {wrong}"
+        heal(pushgateway.url, inducible)
+        healed = time.monotonic()
+        resolved = wait_for(lambda: not active_alerts(alertmanager.url, rule.name), resolve_within)
+        assert resolved is not None, f"{rule.name} did not resolve within {resolve_within:.1f} s"
+    attach_text(
+        "alert timings",
+        f"{rule.name}: fired after {fired:.1f} s (bound {fire_within:.1f} s), resolved "
+        f"{time.monotonic() - healed:.1f} s after a good result (bound {resolve_within:.1f} s)",
+    )
+    criteria.record(
+        criterion="alert_time_to_fire",
+        scope=rule.name,
+        bound=fire_within,
+        unit="s",
+        measured=fired,
+        verdict="pass",
+        started_monotonic=started,
+    )
+
+
+@pytest.mark.pr_gate
+def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
+    service_launcher: ServiceLauncher, request: pytest.FixtureRequest
+) -> None:
+    prometheus, alertmanager, pushgateway = _profile_stack(service_launcher, request)
+    induce = service_launcher.profile.alerts_induce
+    if not induce:
+        pytest.skip("the profile's [alerts] induce names no condition the harness may push")
+    timing = profile_timing(prometheus.url, alertmanager.url, pushgateway.host)
+    longest = max(bounds(timing, deployed_for(prometheus.url, name))[0] for name in induce)
+    with healthy(pushgateway.url, induce):
+        time.sleep(QUIET_PERIODS * longest)
+        fired = {name: active_alerts(alertmanager.url, name) for name in induce}
+    assert not any(fired.values()), f"false alarm on healthy results: {fired}"

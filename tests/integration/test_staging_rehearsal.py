@@ -1,0 +1,140 @@
+"""A staging rehearsal: the README's drill command against a shared environment, for real.
+
+A separate process (`python -m drill.rehearsal`) starts a complete environment the way an
+outside operator runs one — the databases, the reference target, Prometheus evaluating
+the shipped rules, Alertmanager routing the harness's test alerts to a quiet receiver, a
+Pushgateway, Toxiproxy, WAL archived to S3 — and writes its target profile (secrets as
+`${NAME}`, `destructive = false`). The drill then runs against that profile as it would
+against staging (`--quick`: its pr_gate tests): the destructive tests are refused with the
+reason; the induced alerts fire in the profile's Alertmanager and resolve; the profile's
+archive is restored locally with its phases timed and a marker found. With a profile that
+does not opt in, nothing is pushed and nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from fixtures.profile import load_profile
+from fixtures.providers.postgres import PostgresProvider
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 240.0
+DRILL_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    profile: Path
+    secrets: dict[str, str]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.secrets}
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
+    workdir = tmp_path_factory.mktemp("rehearsal")
+    profile = workdir / "staging-rehearsal.toml"
+    log = workdir / "rehearsal.log"
+    with log.open("wb") as out:
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "drill.rehearsal", "--profile", str(profile)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        give_up_at = time.monotonic() + START_SECONDS
+        while not profile.exists():
+            assert stack.poll() is None, f"the rehearsal stack ended:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < give_up_at, f"no profile:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        time.sleep(1)  # the export lines follow the profile
+        exports = dict(re.findall(r"^export (\w+)=(.*)$", log.read_text(), re.MULTILINE))
+        yield Rehearsal(profile, exports)
+    finally:
+        os.killpg(stack.pid, signal.SIGINT)
+        try:
+            stack.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, signal.SIGKILL)
+            stack.wait()
+
+
+def drill(rehearsal: Rehearsal, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drill", "--quick", *arguments],
+        cwd=ROOT,
+        env=rehearsal.environment(),
+        capture_output=True,
+        text=True,
+        timeout=DRILL_SECONDS,
+        check=False,
+    )
+
+
+def test_the_drill_runs_against_the_rehearsal_profile(rehearsal: Rehearsal) -> None:
+    run = drill(rehearsal, "--target", str(rehearsal.profile))
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    assert "preflight passed" in output
+    assert "destructive test refused against target staging-rehearsal" in output
+    for rule in ("RPOViolated", "ChaosDrillFailed"):
+        assert re.search(rf"alert_time_to_fire\s*│\s*{rule}\s*│.*│\s*pass", output), output[-4000:]
+    assert re.search(r"│ rto\s*│ postgres archive\s*│.*│ pass", output), output[-4000:]
+    assert re.search(r"│ rpo\s*│ postgres archive\s*│.*│ pass", output), output[-4000:]
+    assert "Traceback" not in output
+
+
+def test_a_profile_that_does_not_opt_in_gets_nothing_pushed_or_written(
+    rehearsal: Rehearsal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = rehearsal.profile.read_text()
+    quiet = tmp_path / "no-opt-in.toml"
+    quiet.write_text(
+        text.split("\n[alerts]")[0].replace("write_markers = true", "write_markers = false")
+    )
+    for name, value in rehearsal.secrets.items():
+        monkeypatch.setenv(name, value)
+    profile = load_profile(str(quiet))
+    postgres = PostgresProvider().from_profile(profile.services["postgres"])
+    before = _markers(postgres.dsn)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/alerts/test_profile_alerts.py",
+         "suites/dr/test_profile_restore.py", "-m", "pr_gate", "--target", str(quiet),
+         "-p", "no:cacheprovider", "-rs"],
+        cwd=ROOT, env=rehearsal.environment(), capture_output=True, text=True,
+        timeout=DRILL_SECONDS, check=False,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "[alerts] induce names no condition" in output
+    assert "writing a marker row is refused" in output
+    assert _markers(postgres.dsn) == before, "a marker was written"
+    pushed = requests.get(f"{profile.services['pushgateway']['url']}/metrics", timeout=5).text
+    assert 'harness_test="true"' not in pushed, "something of the harness is on the Pushgateway"
+
+
+def _markers(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as db:
+        exists = db.execute("SELECT to_regclass('reliability_harness_markers')").fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        counted = db.execute("SELECT count(*) FROM reliability_harness_markers").fetchone()
+    return int(counted[0]) if counted else 0

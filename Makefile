@@ -10,8 +10,10 @@ drill: bootstrap
 	$(PYTHON) -m drill
 
 # Everything but the long `drill` tests: the harness's own tests and the suites' pr_gate runs.
+# The containers backend's tests run on images built here (no registry is reachable here);
+# RELIABILITY_IMAGES=official make test pulls the pinned ones instead.
 test: bootstrap lint
-	$(PYTHON) -m pytest -m "not drill" --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/test.xml
+	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest -m "not drill" --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/test.xml
 
 lint:
 	.venv/bin/ruff check --no-cache .

@@ -30,6 +30,7 @@ from drill.contract import contract_problems
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
 from fixtures.fleet import StartOutcome, start_in_parallel
+from fixtures.images import ImageSet
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import TargetProfile, load_profile
 from fixtures.providers.registry import STANDALONE, check_profile_services
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLURE_RESULTS = ROOT / "reports" / "allure-results"
 JUNIT = ROOT / "reports" / "junit" / "drill.xml"
 CRITERIA = ROOT / "reports" / "criteria.jsonl"
+SUITES = ("alerts", "chaos", "dr", "load")
 STOPPED_BEFORE_TESTS = (3, 4)  # pytest's internal and usage errors: no test ran
 
 
@@ -52,6 +54,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="run only the pr_gate tests of the suites"
+    )
+    parser.add_argument(
+        "--suite",
+        action="append",
+        choices=SUITES,
+        help="run only this suite (repeatable; default: every suite)",
     )
     return parser.parse_args(argv)
 
@@ -96,15 +104,22 @@ def main(argv: list[str]) -> int:
     if not names:
         console.print(Text(f"drill: {profile.describe()} names no service to test", style="red"))
         return 2
-    if not preflight(choice.backend, profile, names, console):
+    if not preflight(choice.backend, profile, names, console, requested.images):
         return 1
     selection = "pr_gate" if arguments.quick else "pr_gate or drill"
     backend = None if choice.backend is Backend.EXTERNAL else choice.backend.value
-    return run_suites(selection, requested.target, backend, console)
+    paths = [f"suites/{name}" for name in arguments.suite or ()] or ["suites"]
+    return run_suites(selection, requested.target, backend, console, paths)
 
 
-def preflight(backend: Backend, profile: TargetProfile, names: list[str], console: Console) -> bool:
-    launcher = ServiceLauncher(backend, profile)
+def preflight(
+    backend: Backend,
+    profile: TargetProfile,
+    names: list[str],
+    console: Console,
+    images: ImageSet = ImageSet.OFFICIAL,
+) -> bool:
+    launcher = ServiceLauncher(backend, profile, images)
     try:
         started = time.monotonic()
         outcomes = start_in_parallel(launcher, names)
@@ -125,7 +140,13 @@ def preflight(backend: Backend, profile: TargetProfile, names: list[str], consol
     return True
 
 
-def run_suites(selection: str, target: str, backend: str | None, console: Console) -> int:
+def run_suites(
+    selection: str,
+    target: str,
+    backend: str | None,
+    console: Console,
+    paths: list[str] | None = None,
+) -> int:
     """The suites in one pytest run; returns its exit status.
 
     The run writes its Allure results beside the previous run's, which are replaced only
@@ -134,7 +155,8 @@ def run_suites(selection: str, target: str, backend: str | None, console: Consol
     fresh = ALLURE_RESULTS.with_name(ALLURE_RESULTS.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     command = [
-        sys.executable, "-m", "pytest", "suites", "-m", selection, "--target", target,
+        sys.executable, "-m", "pytest", *(paths or ["suites"]), "-m", selection,
+        "--target", target,
         *(["--backend", backend] if backend is not None else []),
         f"--alluredir={fresh}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",
     ]  # fmt: skip

@@ -7,6 +7,7 @@ Precedence, highest first: command-line flag, environment variable, default.
 | target  | --target    | RELIABILITY_TARGET    | local   |
 | backend | --backend   | RELIABILITY_BACKEND   | auto    |
 | DR seed | --dr-seed   | RELIABILITY_DR_SEED   | random  |
+| images  | --images    | RELIABILITY_IMAGES    | official (containers backend) |
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fixtures.backend import BackendChoice
+from fixtures.images import DEFAULT_IMAGES, ImageSet, parse_images
 from fixtures.profile import LOCAL, TargetProfile
 
 DEFAULT_BACKEND = "auto"
@@ -27,6 +29,7 @@ class RequestedSettings:
     backend: str
     backend_source: str = "--backend"  # which name gave it, for the error message
     dr_seed: int | None = None
+    images: ImageSet = ImageSet.OFFICIAL
 
 
 def resolve_settings(
@@ -34,6 +37,7 @@ def resolve_settings(
     backend_flag: str | None,
     environ: Mapping[str, str] = os.environ,
     dr_seed_flag: str | None = None,
+    images_flag: str | None = None,
 ) -> RequestedSettings:
     """Flag, else environment, else default; `ValueError` (one line) for a bad DR seed."""
     target = target_flag if target_flag is not None else environ.get("RELIABILITY_TARGET", LOCAL)
@@ -43,7 +47,12 @@ def resolve_settings(
         backend, source = environ["RELIABILITY_BACKEND"], "RELIABILITY_BACKEND"
     else:
         backend, source = DEFAULT_BACKEND, "--backend"
-    return RequestedSettings(target, backend, source, _seed(dr_seed_flag, environ))
+    if images_flag is not None:
+        images = parse_images(images_flag)
+    else:
+        raw = environ.get("RELIABILITY_IMAGES", DEFAULT_IMAGES)
+        images = parse_images(raw, "RELIABILITY_IMAGES") if raw else ImageSet.OFFICIAL
+    return RequestedSettings(target, backend, source, _seed(dr_seed_flag, environ), images)
 
 
 def _seed(flag: str | None, environ: Mapping[str, str]) -> int | None:
@@ -69,3 +78,4 @@ class HarnessContext:
     profile: TargetProfile
     backend: BackendChoice
     dr_seed: int | None = None
+    images: ImageSet = ImageSet.OFFICIAL

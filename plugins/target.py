@@ -16,6 +16,7 @@ from alerting.induced import check_inducible
 from chaos.experiments import FAULT_KINDS
 from fixtures.backend import choose_backend
 from fixtures.errors import HarnessError, ProfileError
+from fixtures.images import IMAGES_MEANING
 from fixtures.profile import TargetProfile, load_profile
 from fixtures.providers.registry import check_profile_services
 from load.errors import LoadPlanError
@@ -48,6 +49,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="replay the DR suites' randomized commit history N. Env: RELIABILITY_DR_SEED.",
     )
+    group.addoption(
+        "--images",
+        default=None,
+        metavar="SET",
+        help="images of the containers backend: official (default; pinned, pulled) or local "
+        "(built here by scripts/images/build). Env: RELIABILITY_IMAGES.",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -57,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("--target"),
             config.getoption("--backend"),
             dr_seed_flag=config.getoption("--dr-seed"),
+            images_flag=config.getoption("--images"),
         )
         profile = load_profile(requested.target)
         check_profile_services(profile)
@@ -65,7 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
         backend = choose_backend(requested.backend, profile.is_local, requested.backend_source)
     except (HarnessError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[HARNESS_CONTEXT] = HarnessContext(profile, backend, requested.dr_seed)
+    config.stash[HARNESS_CONTEXT] = HarnessContext(
+        profile, backend, requested.dr_seed, requested.images
+    )
 
 
 def _values(profile: TargetProfile) -> list[object]:
@@ -108,6 +119,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"reliability target: {context.profile.describe()}",
         f"reliability backend: {context.backend.backend.value} ({context.backend.reason})",
+        f"reliability images (containers): {context.images.value} "
+        f"({IMAGES_MEANING[context.images]})",
     ]
 
 

@@ -6,9 +6,11 @@ the shipped rules, Alertmanager routing the harness's test alerts to a quiet rec
 Pushgateway, Toxiproxy, WAL archived to S3 — and writes its target profile (secrets as
 `${NAME}`, `destructive = false`). The drill then runs against that profile as it would
 against staging (`--quick`: its pr_gate tests): the destructive tests are refused with the
-reason; the induced alerts fire in the profile's Alertmanager and resolve; the profile's
-archive is restored locally with its phases timed and a marker found. With a profile that
-does not opt in, nothing is pushed and nothing is written.
+reason; the induced alerts fire in the profile's Alertmanager and resolve; the allowed
+chaos experiment runs through the profile's Toxiproxy; the profile's archive is restored
+locally with its phases timed and a marker found. With a profile that does not opt in,
+nothing is pushed and nothing is written. (The load gates through a profile are
+`test_load_suite_catches_faults.py`'s: a 4 %-slow target passes, a 10 %-slow one fails.)
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 
 
 def drill(rehearsal: Rehearsal, *arguments: str) -> subprocess.CompletedProcess[str]:
+    suites = ("--suite", "alerts", "--suite", "chaos", "--suite", "dr")
     return subprocess.run(
-        [sys.executable, "-m", "drill", "--quick", *arguments],
+        [sys.executable, "-m", "drill", "--quick", *suites, *arguments],
         cwd=ROOT,
         env=rehearsal.environment(),
         capture_output=True,
@@ -99,6 +102,8 @@ def test_the_drill_runs_against_the_rehearsal_profile(rehearsal: Rehearsal) -> N
         assert re.search(rf"alert_time_to_fire\s*│\s*{rule}\s*│.*│\s*pass", output), output[-4000:]
     assert re.search(r"│ rto\s*│ postgres archive\s*│.*│ pass", output), output[-4000:]
     assert re.search(r"│ rpo\s*│ postgres archive\s*│.*│ pass", output), output[-4000:]
+    assert re.search(r"chaos_hypothesis\s*│\s*redis-latency\s*│.*│\s*pass", output), output[-4000:]
+    assert "partition faults are not allowed against staging-rehearsal" in output
     assert "Traceback" not in output
 
 
@@ -118,7 +123,7 @@ def test_a_profile_that_does_not_opt_in_gets_nothing_pushed_or_written(
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/alerts/test_profile_alerts.py",
          "suites/dr/test_profile_restore.py", "-m", "pr_gate", "--target", str(quiet),
-         "-p", "no:cacheprovider", "-rs"],
+         "-k", "induced or marker", "-p", "no:cacheprovider", "-rs"],
         cwd=ROOT, env=rehearsal.environment(), capture_output=True, text=True,
         timeout=DRILL_SECONDS, check=False,
     )  # fmt: skip

@@ -1,5 +1,6 @@
 """Every provider's container spec is pinned, complete and consistent with `from_container`,
-and `build_testcontainer` turns it into the Testcontainers object it describes.
+and `build_testcontainer` turns it into the Testcontainers object it describes. The
+containers backend, run for real, is `tests/integration/test_containers_backend.py`.
 
 No Docker engine runs where these tests run. The spec checks need none. The
 `build_testcontainer` checks replace testcontainers' `DockerClient` (whose constructor asks
@@ -15,35 +16,26 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 from docker.utils import convert_port_bindings
 
 from fixtures.backend import docker_engine_problem
 from fixtures.containers import (
+    PORT_PLACEHOLDER,
     ContainerSpec,
     StartedContainer,
-    TestcontainersModule,
-    WaitForHttp,
-    WaitForLog,
     build_testcontainer,
     start_container,
 )
 from fixtures.errors import ServiceStartError
+from fixtures.images import LOCAL_TAGS, ImageSet, image_for
 from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.providers.base import Provider
 from fixtures.providers.registry import PROVIDERS, STANDALONE
 
 NAMES = sorted(STANDALONE)
-ALLOWED_MODULES = set(get_args(TestcontainersModule))
-MODULE_CLASSES = {
-    "postgres": "PostgresContainer",
-    "neo4j": "Neo4jContainer",
-    "redis": "RedisContainer",
-    "minio": "MinioContainer",
-    "generic": "DockerContainer",
-}
 # An image reference: [registry[:port]/]path[:tag][@digest]
 IMAGE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
@@ -84,11 +76,6 @@ def test_the_image_is_pinned(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_module_is_one_testcontainers_offers(name: str) -> None:
-    assert _spec(name).module in ALLOWED_MODULES
-
-
-@pytest.mark.parametrize("name", NAMES)
 def test_from_container_reads_a_port_the_spec_exposes(name: str) -> None:
     provider = _provider(name)
     spec = provider.container()
@@ -102,20 +89,6 @@ def test_from_container_reads_a_port_the_spec_exposes(name: str) -> None:
         f"{name}: endpoint port {endpoint.port} is not a mapped host port {mapped}"
     )
     assert str(endpoint.port) in endpoint.describe()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_there_is_a_wait_strategy_it_can_use(name: str) -> None:
-    spec = _spec(name)
-    wait = spec.wait
-    assert isinstance(wait, WaitForLog | WaitForHttp), f"{name}: no wait strategy"
-    if isinstance(wait, WaitForHttp):
-        assert wait.port in spec.ports, f"{name}: waits on unexposed port {wait.port}"
-        assert wait.path.startswith("/")
-        assert 100 <= wait.status < 600
-    else:
-        assert wait.pattern
-        re.compile(wait.pattern)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -184,12 +157,21 @@ def _stop(spec: ContainerSpec, container: Any) -> None:
 
 @pytest.mark.usefixtures("offline_docker")
 @pytest.mark.parametrize("name", NAMES)
-def test_build_maps_image_module_ports_env_and_command(name: str) -> None:
+def test_build_maps_image_ports_env_and_command(name: str) -> None:
     spec = _spec(name)
-    container = build_testcontainer(spec)
+    if spec.host_network:
+        spec = spec.on_host_port(23456)
+    container = build_testcontainer(spec, labels={"reliability-harness.session": "s1"})
     try:
         assert container.image == spec.image
-        assert type(container).__name__ == MODULE_CLASSES[spec.module]
+        assert type(container).__name__ == "DockerContainer", "one wait: the harness's probe"
+        assert container._kwargs["labels"] == {"reliability-harness.session": "s1"}
+        if spec.host_network:
+            assert container._kwargs["network_mode"] == "host"
+            assert container.ports == {}, "a host-network container publishes nothing"
+            assert any("23456" in part for part in spec.command)
+            assert not any(PORT_PLACEHOLDER in part for part in spec.command)
+            return
         # docker-py takes (host_ip,) for "a free port on that address"; testcontainers'
         # annotation of `ports` only knows host ports
         published: Mapping[str, object] = container.ports
@@ -204,7 +186,7 @@ def test_build_maps_image_module_ports_env_and_command(name: str) -> None:
             assert container.env[key] == value
         if spec.command:
             assert container._command == list(spec.command)
-        elif spec.module != "minio":
+        else:
             assert container._command is None, "the image's own command must be kept"
     finally:
         _stop(spec, container)
@@ -257,60 +239,6 @@ def test_a_file_path_that_is_not_an_absolute_file_is_refused(bad: str) -> None:
 
 
 @pytest.mark.usefixtures("offline_docker")
-def test_module_credentials_come_from_the_spec_not_our_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
-
-    monkeypatch.setenv("POSTGRES_PASSWORD", "from-the-shell")
-    monkeypatch.setenv("POSTGRES_USER", "from-the-shell")
-    env = {"POSTGRES_USER": "u", "POSTGRES_PASSWORD": "p", "POSTGRES_DB": "d"}
-    spec = ContainerSpec(image="postgres:15.8", ports=(5432,), module="postgres", env=env)
-    container = build_testcontainer(spec)
-    try:
-        assert isinstance(container, PostgresContainer)
-        assert (container.username, container.password, container.dbname) == ("u", "p", "d")
-    finally:
-        _stop(spec, container)
-
-
-@pytest.mark.usefixtures("offline_docker")
-def test_minio_and_neo4j_get_the_spec_credentials() -> None:
-    from testcontainers.community.minio import MinioContainer  # noqa: PLC0415
-    from testcontainers.community.neo4j import Neo4jContainer  # noqa: PLC0415
-
-    minio = ContainerSpec(
-        image="minio/minio:RELEASE.2024-06-13T22-53-53Z",
-        ports=(9000,),
-        module="minio",
-        env={"MINIO_ROOT_USER": "ak", "MINIO_ROOT_PASSWORD": "sk-secret"},
-    )
-    neo4j = ContainerSpec(
-        image="neo4j:5.20.0", ports=(7687,), module="neo4j", env={"NEO4J_AUTH": "neo4j/pw-123"}
-    )
-    for spec in (minio, neo4j):
-        container = build_testcontainer(spec)
-        try:
-            if isinstance(container, MinioContainer):
-                assert (container.access_key, container.secret_key) == ("ak", "sk-secret")
-            else:
-                assert isinstance(container, Neo4jContainer)
-                assert (container.username, container.password) == ("neo4j", "pw-123")
-                assert container.env["NEO4J_AUTH"] == "neo4j/pw-123"
-        finally:
-            _stop(spec, container)
-
-
-@pytest.mark.usefixtures("offline_docker")
-def test_neo4j_module_refuses_auth_it_cannot_express() -> None:
-    spec = ContainerSpec(
-        image="neo4j:5.20.0", ports=(7687,), module="neo4j", env={"NEO4J_AUTH": "none"}
-    )
-    with pytest.raises(ValueError, match="NEO4J_AUTH"):
-        build_testcontainer(spec)
-
-
-@pytest.mark.usefixtures("offline_docker")
 @pytest.mark.parametrize("where", ["inside a container", "remote engine", "bridge mode"])
 def test_ports_are_published_on_all_interfaces_where_loopback_is_unreachable(
     where: str, monkeypatch: pytest.MonkeyPatch
@@ -344,7 +272,7 @@ def test_without_an_engine_start_container_says_so_naming_the_image() -> None:
         pytest.skip("a Docker engine answers on this machine")
     spec = _spec("redis")
     with pytest.raises(ServiceStartError, match="--backend native") as failed:
-        start_container(spec, deadline_seconds=5)
+        start_container(spec)
     assert spec.image in str(failed.value)
 
 
@@ -363,3 +291,57 @@ def test_redis_container_without_snapshots_by_default() -> None:
 
 def test_prometheus_container_has_the_admin_api_like_the_native_one() -> None:
     assert "--web.enable-admin-api" in PROVIDERS["prometheus"]().container().command
+
+
+@pytest.mark.parametrize("name", ["toxiproxy", "prometheus", "alertmanager"])
+def test_what_reaches_the_host_runs_on_the_host_network_on_the_port_picked(name: str) -> None:
+    spec = _spec(name)
+    assert spec.host_network, f"{name} must reach processes on the host's loopback"
+    filled = spec.on_host_port(24680)
+    text = " ".join(filled.command) + " ".join(filled.files.values())
+    assert f"{LOOPBACK}:24680" in text or "-port=24680" in text
+    assert PORT_PLACEHOLDER not in text
+
+
+def test_the_postgres_command_gives_each_setting_its_own_arguments() -> None:
+    settings = {"archive_mode": "on", "archive_command": "'cp %p ''/a b''/%f'"}
+    command = PROVIDERS["postgres"](settings=settings).container().command
+    assert command == (
+        "postgres",
+        "-c",
+        "archive_mode=on",
+        "-c",
+        "archive_command=cp %p '/a b'/%f",
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_official_image_has_a_locally_built_one(name: str) -> None:
+    official = _spec(name).image
+    local = image_for(official, ImageSet.LOCAL)
+    assert local.startswith("reliability-harness/")
+    assert image_for(official, ImageSet.OFFICIAL) == official
+
+
+def test_the_local_tags_are_the_ones_the_build_script_makes() -> None:
+    script = (Path(__file__).resolve().parents[2] / "scripts/images/build").read_text()
+    neo4j = re.search(r'^NEO4J_VERSION="([^"]+)"', script, re.MULTILINE)
+    toxiproxy = re.search(r'^TOXIPROXY_VERSION="v([^"]+)"', script, re.MULTILINE)
+    assert neo4j is not None
+    assert toxiproxy is not None
+    expanded = script.replace("$NEO4J_VERSION", neo4j[1]).replace(
+        "${TOXIPROXY_VERSION#v}", toxiproxy[1]
+    )
+    built = set(re.findall(r'\[\w+\]="(reliability-harness/[^"]+)"', expanded))
+    assert built == set(LOCAL_TAGS.values())
+
+
+def test_the_versions_match_the_native_backend() -> None:
+    """The same server versions on both backends (a dump moves between them)."""
+    bootstrap = (Path(__file__).resolve().parents[2] / "scripts/bootstrap").read_text()
+    neo4j = re.search(r'NEO4J_VERSION="([^"]+)"', bootstrap)
+    toxiproxy = re.search(r'TOXIPROXY_VERSION="v([^"]+)"', bootstrap)
+    assert neo4j is not None
+    assert toxiproxy is not None
+    assert _spec("neo4j").image == f"neo4j:{neo4j[1]}-community"
+    assert _spec("toxiproxy").image.endswith(f":{toxiproxy[1]}")

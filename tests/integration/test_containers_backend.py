@@ -1,0 +1,285 @@
+"""The containers backend, run for real: a private Docker engine the test session starts
+itself (`private_engine` in conftest.py, `fixtures/engine.py`: `scripts/dockerd`, its own
+socket and data root under the tools home, stopped at the end), the run's images — with
+`make test` those `scripts/images/build` makes here from Debian's packages (built once,
+then reused: nothing can be pulled on these machines) — and every service started
+through the same launcher the suites use.
+
+Skipped with one line where no engine can run (not root, or dockerd refuses to start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+import redis
+import requests
+from neo4j import GraphDatabase
+
+from alerting.stack import prometheus_config
+from alerting.webhook import WebhookReceiver
+from fixtures.backend import Backend
+from fixtures.containers import SESSION_LABEL
+from fixtures.engine import EngineReady
+from fixtures.launcher import RunningService, ServiceLauncher
+from fixtures.profile import LOCAL, load_profile
+from fixtures.providers.alertmanager import AlertmanagerProvider
+from fixtures.providers.api import ApiProvider
+from fixtures.providers.neo4j import Neo4jProvider
+from fixtures.providers.postgres import PostgresProvider
+from fixtures.providers.prometheus import PrometheusProvider
+from fixtures.providers.pushgateway import PushgatewayProvider
+from fixtures.providers.redis import RedisProvider
+from fixtures.providers.s3 import S3Provider
+from fixtures.providers.toxiproxy import ToxiproxyProvider
+from fixtures.toxiproxy_client import latency, toxic
+from plugins.settings import HarnessContext
+
+pytestmark = pytest.mark.integration
+
+REAP_SECONDS = 30.0
+
+
+@pytest.fixture(scope="module")
+def docker_host(private_engine: EngineReady) -> Iterator[str]:
+    """The private engine's address, as this module's DOCKER_HOST (Testcontainers reads it)."""
+    assert private_engine.docker_host is not None
+    print(private_engine.build_log)
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = private_engine.docker_host
+    try:
+        yield private_engine.docker_host
+    finally:
+        if previous is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous
+
+
+@pytest.fixture(scope="module")
+def containers_launcher(
+    docker_host: str, harness_context: HarnessContext
+) -> Iterator[ServiceLauncher]:
+    launcher = ServiceLauncher(Backend.CONTAINERS, load_profile(LOCAL), harness_context.images)
+    try:
+        yield launcher
+    finally:
+        launcher.close()
+
+
+def _docker(docker_host: str) -> Any:
+    import docker  # noqa: PLC0415
+
+    return docker.DockerClient(base_url=docker_host, timeout=20)
+
+
+def _containers_of(docker_host: str, session: str | None = None) -> list[str]:
+    label = SESSION_LABEL if session is None else f"{SESSION_LABEL}={session}"
+    client = _docker(docker_host)
+    try:
+        return [c.name for c in client.containers.list(all=True, filters={"label": label})]
+    finally:
+        client.close()
+
+
+def test_every_service_starts_on_the_local_images_and_answers_its_client(
+    containers_launcher: ServiceLauncher,
+) -> None:
+    postgres = containers_launcher.start(PostgresProvider()).endpoint
+    with psycopg.connect(postgres.dsn, connect_timeout=5) as db:
+        version = db.execute("SHOW server_version").fetchone()
+    assert version is not None
+    assert version[0].startswith("15."), version
+
+    cache = containers_launcher.start(RedisProvider()).endpoint
+    client = redis.Redis(host=cache.host, port=cache.port, socket_timeout=5)
+    assert client.ping()
+    info: dict[str, Any] = client.info()  # type: ignore[assignment]
+    assert str(info["redis_version"]).startswith("7.0."), "Debian 12's redis 7.0"
+    client.close()
+
+    graph = containers_launcher.start(Neo4jProvider()).endpoint
+    with GraphDatabase.driver(graph.uri, auth=(graph.user, graph.password)) as driver:
+        records, _, _ = driver.execute_query(
+            "CALL dbms.components() YIELD versions RETURN versions"
+        )
+    assert records[0]["versions"] == ["5.26.30"], "the native backend's Neo4j"
+
+    s3 = containers_launcher.start(S3Provider()).endpoint
+    s3.client().put_object(Bucket=s3.bucket, Key="k", Body=b"v")
+    assert s3.client().get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"v"
+    assert isinstance(boto3.__version__, str)
+
+    pushgateway = containers_launcher.start(PushgatewayProvider()).endpoint
+    pushed = requests.put(f"{pushgateway.url}/metrics/job/probe", data="probe_value 1\n", timeout=5)
+    assert pushed.status_code == 200, pushed.text
+    assert "probe_value" in requests.get(f"{pushgateway.url}/metrics", timeout=5).text
+
+    toxiproxy = containers_launcher.start(ToxiproxyProvider()).endpoint
+    assert requests.get(f"{toxiproxy.url}/version", timeout=5).ok
+
+
+def test_postgres_takes_archive_settings_on_containers(
+    containers_launcher: ServiceLauncher,
+) -> None:
+    """What every DR suite asks for: each `-c` setting reaches the server as it was meant."""
+    settings = {
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": "'test ! -f /tmp/%f && cp %p ''/tmp/%f'''",
+        "archive_timeout": "60",
+    }
+    service = containers_launcher.start(PostgresProvider(settings=settings))
+    try:
+        with psycopg.connect(service.endpoint.dsn, connect_timeout=5) as db:
+            shown = {name: db.execute(f"SHOW {name}").fetchone() for name in settings}
+    finally:
+        service.stop()
+    assert shown["archive_mode"] == ("on",)
+    assert shown["archive_command"] == ("test ! -f /tmp/%f && cp %p '/tmp/%f'",)
+    assert shown["archive_timeout"] == ("1min",)
+
+
+def test_the_api_goes_through_a_containerised_toxiproxy_that_really_delays_it(
+    containers_launcher: ServiceLauncher,
+) -> None:
+    postgres = containers_launcher.start(PostgresProvider()).endpoint
+    graph = containers_launcher.start(Neo4jProvider()).endpoint
+    cache = containers_launcher.start(RedisProvider()).endpoint
+    toxiproxy = containers_launcher.start(ToxiproxyProvider()).endpoint
+    api = containers_launcher.start(
+        ApiProvider(postgres, graph, cache, toxiproxy, proxy_suffix="-containers", entities=200)
+    ).endpoint
+
+    def read_seconds() -> float:
+        began = time.monotonic()
+        answer = requests.get(f"{api.url}/entities/7", timeout=10)
+        assert answer.status_code == 200, answer.text
+        return time.monotonic() - began
+
+    before = min(read_seconds() for _ in range(5))
+    name = f"harness-containers-{uuid.uuid4().hex[:8]}"
+    with (
+        toxiproxy.client() as client,
+        toxic(client, api.proxy_name("redis"), latency(400, name=name)),
+    ):
+        delayed = [read_seconds() for _ in range(3)]  # every read asks Redis first
+    assert before < 0.4, f"undelayed reads took {before:.3f} s"
+    assert min(delayed) >= 0.4, f"reads through a 400 ms toxic on Redis took {delayed}"
+
+
+def test_prometheus_in_a_container_scrapes_the_host_and_alerts_reach_the_webhook(
+    containers_launcher: ServiceLauncher,
+) -> None:
+    pushgateway = containers_launcher.start(PushgatewayProvider()).endpoint
+    with WebhookReceiver() as webhook:
+        alertmanager = containers_launcher.start(
+            AlertmanagerProvider(config=_alertmanager_config(webhook.url))
+        ).endpoint
+        rules = {
+            "probe.yml": (
+                "groups:\n  - name: probe\n    rules:\n"
+                "      - alert: ProbeSeen\n"
+                '        expr: probe_value{job="probe"} == 1\n'
+                "        labels: {severity: info}\n"
+            )
+        }
+        scrape = {"pushgateway": f"{pushgateway.host}:{pushgateway.port}"}
+        prometheus = containers_launcher.start(
+            PrometheusProvider(
+                config=prometheus_config(
+                    scrape, f"{alertmanager.host}:{alertmanager.port}", sorted(rules)
+                ),
+                rule_files=rules,
+            )
+        ).endpoint
+        requests.put(
+            f"{pushgateway.url}/metrics/job/probe", data="probe_value 1\n", timeout=5
+        ).raise_for_status()
+        _, alert = webhook.wait_for("ProbeSeen", 60)
+        up = requests.get(
+            f"{prometheus.url}/api/v1/query", params={"query": "up"}, timeout=5
+        ).json()
+    assert alert["labels"]["severity"] == "info"
+    assert {r["metric"]["job"]: r["value"][1] for r in up["data"]["result"]}["pushgateway"] == "1"
+
+
+def _alertmanager_config(webhook_url: str) -> str:
+    return (
+        "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 0s\n"
+        "  group_interval: 1s\n  repeat_interval: 1h\n"
+        f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: '{webhook_url}'\n"
+    )
+
+
+HOLDING_TEST = """
+import json, os, time
+from pathlib import Path
+
+def test_hold(service_launcher):
+    from fixtures.providers.redis import RedisProvider
+    service_launcher.start(RedisProvider())
+    Path(os.environ["HARNESS_STATE_FILE"]).write_text(json.dumps(
+        {"session": service_launcher.session}))
+    time.sleep(120)  # bounded: the parent test kills us long before
+"""
+
+
+def test_a_killed_pytest_leaves_no_container(docker_host: str, pytester: pytest.Pytester) -> None:
+    """Ryuk cannot be pulled here: the harness's reaper removes the session's containers."""
+    pytester.makeconftest('pytest_plugins = ["plugins.target", "plugins.services"]')
+    test_file = pytester.makepyfile(test_hold=HOLDING_TEST)
+    state = pytester.path / "state.json"
+    log = pytester.path / "run.log"
+    with log.open("wb") as out:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--backend",
+             "containers", str(test_file)],
+            cwd=pytester.path, env={**os.environ, "HARNESS_STATE_FILE": str(state)},
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not state.exists():
+            assert run.poll() is None, f"the holding run ended:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no container started:\n{log.read_text()[-3000:]}"
+            time.sleep(0.2)
+        session = json.loads(state.read_text())["session"]
+        assert _containers_of(docker_host, session), "its container should be up before the kill"
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+    deadline = time.monotonic() + REAP_SECONDS
+    while _containers_of(docker_host, session) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _containers_of(docker_host, session) == [], f"left after {REAP_SECONDS:g} s"
+
+
+def test_a_paused_container_answers_again_after_resume(
+    containers_launcher: ServiceLauncher,
+) -> None:
+    service: RunningService[Any] = containers_launcher.start(RedisProvider())
+    endpoint = service.endpoint
+    client = redis.Redis(host=endpoint.host, port=endpoint.port, socket_timeout=1)
+    service.pause()
+    try:
+        with pytest.raises(redis.exceptions.TimeoutError):
+            client.ping()
+    finally:
+        service.resume()
+    assert client.ping()
+    service.kill()
+    assert not service.control.alive() if service.control else False
+    service.restart()
+    assert redis.Redis(host=endpoint.host, port=endpoint.port, socket_timeout=5).ping()

@@ -9,4 +9,5 @@ pytest_plugins = [
     "plugins.chaos_selection",
     "plugins.services",
     "plugins.alerting",
+    "plugins.allure_meta",
 ]

@@ -5,7 +5,10 @@
 2. The suites (`suites/`: load, DR, alerts), `drill` and `pr_gate` markers, in one pytest
    run with the same target and backend, writing Allure results to
    `reports/allure-results` and JUnit XML to `reports/junit/drill.xml` (audit evidence).
-3. A table per suite: passed, failed, skipped. The exit status is pytest's.
+3. A table per suite (passed, failed, skipped), then the verdict per acceptance criterion
+   (`drill/summary.py`): printed, and written to `reports/summary.md` and
+   `reports/summary.json`, each run kept in `reports/history/` for the trend. The exit
+   status is 0 only if pytest passed and no criterion failed, was undecided or invalid.
 
 `--quick` runs only the `pr_gate` tests (minutes instead of the full drill's hour).
 """
@@ -14,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -26,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drill import report, summary
 from drill.contract import contract_problems
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
@@ -40,6 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLURE_RESULTS = ROOT / "reports" / "allure-results"
 JUNIT = ROOT / "reports" / "junit" / "drill.xml"
 CRITERIA = ROOT / "reports" / "criteria.jsonl"
+SUMMARY_JSON = ROOT / "reports" / "summary.json"
+SUMMARY_MD = ROOT / "reports" / "summary.md"
+HISTORY = ROOT / "reports" / "history"
 SUITES = ("alerts", "chaos", "dr", "load")
 STOPPED_BEFORE_TESTS = (3, 4)  # pytest's internal and usage errors: no test ran
 
@@ -87,7 +98,8 @@ def render(outcomes: list[StartOutcome], total_seconds: float, console: Console)
 
 
 def main(argv: list[str]) -> int:
-    console = Console(soft_wrap=True)  # one message, one line: no wrapping at 80 columns
+    # One message, one line: no wrapping at 80 columns; wide tables in CI logs.
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     arguments = parse_arguments(argv)
     try:
         requested = resolve_settings(arguments.target, arguments.backend)
@@ -109,7 +121,73 @@ def main(argv: list[str]) -> int:
     selection = "pr_gate" if arguments.quick else "pr_gate or drill"
     backend = None if choice.backend is Backend.EXTERNAL else choice.backend.value
     paths = [f"suites/{name}" for name in arguments.suite or ()] or ["suites"]
-    return run_suites(selection, requested.target, backend, console, paths)
+    run = {
+        "target": profile.describe(),
+        "backend": choice.backend.value,
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": git_commit(),
+    }
+    status = run_suites(selection, requested.target, backend, console, paths)
+    if status in STOPPED_BEFORE_TESTS:
+        return status
+    verdict = summarize(run, console)
+    try:
+        with phase(console, "the Allure report"):
+            report.generate()
+        console.print(f"drill: Allure report {report.REPORT}, single file {report.SINGLE_FILE}")
+    except report.ReportError as error:
+        console.print(Text(f"drill: no HTML report: {error}", style="yellow"))
+    final = status if status != 0 else (0 if verdict == "pass" else 1)
+    shown = (
+        "[green]drill passed[/]"
+        if final == 0
+        else f"[red]drill failed (pytest {status}, criteria {verdict})[/]"
+    )
+    console.print(f"{shown}; evidence: {ALLURE_RESULTS}, {JUNIT}, {SUMMARY_MD}")
+    return final
+
+
+@contextmanager
+def phase(console: Console, name: str) -> Iterator[None]:
+    """A long phase: a spinner on a terminal, one line at its start and end elsewhere (CI)."""
+    started = time.monotonic()
+    if console.is_terminal and not os.environ.get("CI"):
+        with console.status(name):
+            yield
+    else:
+        console.print(f"drill: {name} ...")
+        yield
+    console.print(f"drill: {name}: {time.monotonic() - started:.1f} s")
+
+
+def git_commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT, capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except OSError:
+        return ""
+    return found.stdout.strip()
+
+
+def summarize(run: dict[str, str], console: Console) -> str:
+    """The verdict per criterion: printed, written as summary.md/json, kept in history."""
+    document = summary.build(summary.read_criteria(CRITERIA), summary.junit_outcomes(JUNIT), run)
+    summary.add_trend(document, summary.load_history(HISTORY))
+    SUMMARY_JSON.write_text(json.dumps(document, indent=1) + "\n")
+    SUMMARY_MD.write_text(summary.markdown(document))
+    summary.keep(document, HISTORY)
+    table = Table(title=f"drill: verdict per criterion: {document['verdict']}")
+    for column in summary.COLUMNS:
+        table.add_column(column)
+    for row in document["criteria"]:
+        values = summary.cells(row)
+        style = {"pass": "green", "skipped": "yellow"}.get(row["verdict"], "red")
+        table.add_row(*values[:4], Text(values[4], style=style), *values[5:])
+    console.print(table)
+    console.print(f"drill: verdict written to {SUMMARY_MD} and {SUMMARY_JSON}")
+    return str(document["verdict"])
 
 
 def preflight(
@@ -122,7 +200,8 @@ def preflight(
     launcher = ServiceLauncher(backend, profile, images)
     try:
         started = time.monotonic()
-        outcomes = start_in_parallel(launcher, names)
+        with phase(console, f"preflight: starting or checking {', '.join(names)}"):
+            outcomes = start_in_parallel(launcher, names)
         render(outcomes, time.monotonic() - started, console)
     finally:
         launcher.close()
@@ -152,6 +231,8 @@ def run_suites(
     The run writes its Allure results beside the previous run's, which are replaced only
     once pytest has really run: a run that stops before any test keeps the old evidence."""
     JUNIT.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (JUNIT, CRITERIA):  # a run that stops early must not show the last one's
+        stale.unlink(missing_ok=True)
     fresh = ALLURE_RESULTS.with_name(ALLURE_RESULTS.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     command = [
@@ -169,10 +250,6 @@ def run_suites(
         fresh.rename(ALLURE_RESULTS)
     if JUNIT.exists():
         console.print(suite_table(JUNIT))
-    if CRITERIA.exists():
-        console.print(criteria_table(CRITERIA))
-    verdict = "[green]drill passed[/]" if status == 0 else f"[red]drill failed (pytest {status})[/]"
-    console.print(f"{verdict}; evidence: {ALLURE_RESULTS}, {JUNIT}")
     return status
 
 
@@ -206,21 +283,6 @@ def suite_table(junit: Path) -> Table:
             f"[red]{failed}[/]" if failed else "0",
             str(tally["skipped"]),
         )
-    return table
-
-
-def criteria_table(path: Path) -> Table:
-    """One row per measurement the suites recorded (`plugins.criteria`)."""
-    table = Table(title="drill: criteria")
-    for column in ("criterion", "scope", "bound", "measured", "verdict"):
-        table.add_column(column)
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        bound = "-" if row["bound"] is None else f"{row['bound']:g} {row['unit']}"
-        measured = "-" if row["measured"] is None else f"{row['measured']:.4g} {row['unit']}"
-        verdict = row["verdict"]
-        style = "green" if verdict == "pass" else "red"
-        table.add_row(row["criterion"], row["scope"], bound, measured, Text(verdict, style=style))
     return table
 
 

@@ -46,7 +46,7 @@ from fixtures.providers.s3 import S3Endpoint, S3Provider
 from fixtures.providers.toxiproxy import ToxiproxyProvider
 
 ARCHIVE_TIMEOUT_SECONDS = 5.0
-REHEARSAL_WARM_UP_REQUESTS = 1500
+REHEARSAL_WARM_UP_REQUESTS = 300
 QUIET_ALERTMANAGER = """\
 route:
   receiver: quiet

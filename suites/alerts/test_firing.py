@@ -17,6 +17,7 @@ import pytest
 from alerting.conditions import CONDITIONS
 from alerting.e2e import Measured, expect_fires, expect_resolves, prepare, table
 from alerting.webhook import WebhookReceiver
+from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
 from suites.alerts.conftest import RuleSet
 
@@ -28,6 +29,7 @@ def test_rule_fires_end_to_end_within_its_bound(
     starter: Any,
     receiver: WebhookReceiver,
     alert_timings: list[Measured],
+    criteria: Criteria,
 ) -> None:
     rule = test_profile.rules[alert_rule_name]
     condition = CONDITIONS.get(rule.name)
@@ -43,5 +45,14 @@ def test_rule_fires_end_to_end_within_its_bound(
         attach_json("webhook payloads", receiver.payloads())
     alert_timings.extend(measured)
     attach_text("time to fire and resolve", table(measured))
+    for item in measured:
+        criteria.record(
+            criterion=f"alert_time_to_{item.event}",
+            scope=item.rule,
+            bound=item.bound,
+            unit="s",
+            measured=item.seconds,
+            verdict="pass" if item.seconds <= item.bound else "fail",
+        )
     for item in measured:
         assert item.seconds <= item.bound, item.row()

@@ -40,6 +40,7 @@ from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.s3 import S3Endpoint
+from plugins.criteria import Criteria
 from plugins.evidence import attach_file, attach_json, attach_text
 from plugins.settings import HarnessContext
 from suites.dr.conftest import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
@@ -149,6 +150,7 @@ def test_rpo_and_rto_after_losing_the_primary(
     api_factory: Callable[..., Any],
     pushgateway: HttpEndpoint,
     harness_context: HarnessContext,
+    criteria: Criteria,
 ) -> None:
     slo = harness_context.profile.slo
     write_seconds = random.uniform(6.0, 12.0)  # noqa: S311 - a random moment, not security
@@ -158,6 +160,18 @@ def test_rpo_and_rto_after_losing_the_primary(
     attach_text("RPO", point.describe())
     attach_text("RTO", recovery.describe())
     publish_recovery(pushgateway.url, "postgres", point.seconds, recovery.seconds)
+    for criterion, seconds, bound in (
+        ("rpo", point.seconds, slo.rpo_seconds),
+        ("rto", recovery.seconds, slo.rto_seconds),
+    ):
+        criteria.record(
+            criterion=criterion,
+            scope="postgres (primary lost)",
+            bound=bound,
+            unit="s",
+            measured=seconds,
+            verdict="pass" if seconds <= bound else "fail",
+        )
     require_rpo(point, slo.rpo_seconds)
     require_rto(recovery, slo.rto_seconds)
     # The bound that archiving itself implies: a segment is shipped every archive_timeout.

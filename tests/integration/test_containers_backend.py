@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -36,13 +37,13 @@ from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.profile import LOCAL, load_profile
 from fixtures.providers.alertmanager import AlertmanagerProvider
 from fixtures.providers.api import ApiProvider
-from fixtures.providers.neo4j import Neo4jProvider
-from fixtures.providers.postgres import PostgresProvider
+from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider
+from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
 from fixtures.providers.prometheus import PrometheusProvider
 from fixtures.providers.pushgateway import PushgatewayProvider
-from fixtures.providers.redis import RedisProvider
+from fixtures.providers.redis import RedisEndpoint, RedisProvider
 from fixtures.providers.s3 import S3Provider
-from fixtures.providers.toxiproxy import ToxiproxyProvider
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint, ToxiproxyProvider
 from fixtures.toxiproxy_client import latency, toxic
 from plugins.settings import HarnessContext
 
@@ -78,6 +79,26 @@ def containers_launcher(
         launcher.close()
 
 
+@dataclass(frozen=True)
+class Databases:
+    postgres: PostgresEndpoint
+    neo4j: Neo4jEndpoint
+    redis: RedisEndpoint
+    toxiproxy: ToxiproxyEndpoint
+
+
+@pytest.fixture(scope="module")
+def databases(containers_launcher: ServiceLauncher) -> Databases:
+    """One container of each database and a Toxiproxy, shared by this module's tests."""
+    start = containers_launcher.start
+    return Databases(
+        start(PostgresProvider()).endpoint,
+        start(Neo4jProvider()).endpoint,
+        start(RedisProvider()).endpoint,
+        start(ToxiproxyProvider()).endpoint,
+    )
+
+
 def _docker(docker_host: str) -> Any:
     import docker  # noqa: PLC0415
 
@@ -94,22 +115,22 @@ def _containers_of(docker_host: str, session: str | None = None) -> list[str]:
 
 
 def test_every_service_starts_on_the_local_images_and_answers_its_client(
-    containers_launcher: ServiceLauncher,
+    containers_launcher: ServiceLauncher, databases: Databases
 ) -> None:
-    postgres = containers_launcher.start(PostgresProvider()).endpoint
+    postgres = databases.postgres
     with psycopg.connect(postgres.dsn, connect_timeout=5) as db:
         version = db.execute("SHOW server_version").fetchone()
     assert version is not None
     assert version[0].startswith("15."), version
 
-    cache = containers_launcher.start(RedisProvider()).endpoint
+    cache = databases.redis
     client = redis.Redis(host=cache.host, port=cache.port, socket_timeout=5)
     assert client.ping()
     info: dict[str, Any] = client.info()  # type: ignore[assignment]
     assert str(info["redis_version"]).startswith("7.0."), "Debian 12's redis 7.0"
     client.close()
 
-    graph = containers_launcher.start(Neo4jProvider()).endpoint
+    graph = databases.neo4j
     with GraphDatabase.driver(graph.uri, auth=(graph.user, graph.password)) as driver:
         records, _, _ = driver.execute_query(
             "CALL dbms.components() YIELD versions RETURN versions"
@@ -126,7 +147,7 @@ def test_every_service_starts_on_the_local_images_and_answers_its_client(
     assert pushed.status_code == 200, pushed.text
     assert "probe_value" in requests.get(f"{pushgateway.url}/metrics", timeout=5).text
 
-    toxiproxy = containers_launcher.start(ToxiproxyProvider()).endpoint
+    toxiproxy = databases.toxiproxy
     assert requests.get(f"{toxiproxy.url}/version", timeout=5).ok
 
 
@@ -152,14 +173,18 @@ def test_postgres_takes_archive_settings_on_containers(
 
 
 def test_the_api_goes_through_a_containerised_toxiproxy_that_really_delays_it(
-    containers_launcher: ServiceLauncher,
+    containers_launcher: ServiceLauncher, databases: Databases
 ) -> None:
-    postgres = containers_launcher.start(PostgresProvider()).endpoint
-    graph = containers_launcher.start(Neo4jProvider()).endpoint
-    cache = containers_launcher.start(RedisProvider()).endpoint
-    toxiproxy = containers_launcher.start(ToxiproxyProvider()).endpoint
+    toxiproxy = databases.toxiproxy
     api = containers_launcher.start(
-        ApiProvider(postgres, graph, cache, toxiproxy, proxy_suffix="-containers", entities=200)
+        ApiProvider(
+            databases.postgres,
+            databases.neo4j,
+            databases.redis,
+            toxiproxy,
+            proxy_suffix="-containers",
+            entities=200,
+        )
     ).endpoint
 
     def read_seconds() -> float:
@@ -228,7 +253,7 @@ import json, os, time
 from pathlib import Path
 
 def test_hold(service_launcher):
-    from fixtures.providers.redis import RedisProvider
+    from fixtures.providers.redis import RedisEndpoint, RedisProvider
     service_launcher.start(RedisProvider())
     Path(os.environ["HARNESS_STATE_FILE"]).write_text(json.dumps(
         {"session": service_launcher.session}))

@@ -1,0 +1,80 @@
+"""`python -m drill.report`: the Allure HTML report of the last run, offline, for audits.
+
+Allure 2 (`allure-commandline` from the npm registry, pinned in `scripts/bootstrap`) runs
+on the JVM the native backend already needs, and its `--single-file` mode writes one
+self-contained HTML file to attach to an audit ticket; Allure 3 (Node) would need
+neither Java nor a plugin, but its single-file and history formats are newer than the
+audit trail kept so far. Writes:
+
+- `reports/allure-report/` — the report, with the trend of earlier runs: the previous
+  report's `history/` is copied into the results before generating (Allure's way);
+- `reports/allure-report.html` — the same report as one file.
+
+Without the CLI (npm was missing at bootstrap) it says so in one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from fixtures.tools import tools_home
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLURE_VERSION = "2.46.1"  # keep in step with ALLURE_VERSION in scripts/bootstrap
+RESULTS = ROOT / "reports" / "allure-results"
+REPORT = ROOT / "reports" / "allure-report"
+SINGLE_FILE = ROOT / "reports" / "allure-report.html"
+GENERATE_SECONDS = 600
+
+
+class ReportError(Exception):
+    """The report cannot be generated; the message says why and what to do."""
+
+
+def allure_cli() -> Path:
+    cli = tools_home() / f"allure-{ALLURE_VERSION}" / "node_modules" / ".bin" / "allure"
+    if not cli.exists():
+        raise ReportError(
+            f"Allure {ALLURE_VERSION} is not installed ({cli}): run scripts/bootstrap"
+        )
+    return cli
+
+
+def generate(results: Path = RESULTS, report: Path = REPORT, single: Path = SINGLE_FILE) -> None:
+    if not results.is_dir() or not any(results.glob("*-result.json")):
+        raise ReportError(f"no Allure results in {results}: run the drill or make test first")
+    cli = allure_cli()
+    previous = report / "history"
+    if previous.is_dir():
+        shutil.copytree(previous, results / "history", dirs_exist_ok=True)
+    _run([str(cli), "generate", str(results), "-o", str(report), "--clean"])
+    staging = single.with_suffix(".partial")
+    _run([str(cli), "generate", "--single-file", str(results), "-o", str(staging), "--clean"])
+    (staging / "index.html").replace(single)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=GENERATE_SECONDS, check=False
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise ReportError(f"allure generate failed: {lines[-1] if lines else done.returncode}")
+
+
+def main() -> int:
+    try:
+        generate()
+    except ReportError as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {REPORT / 'index.html'} and {SINGLE_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

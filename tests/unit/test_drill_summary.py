@@ -1,0 +1,97 @@
+"""The drill's verdict per criterion and its trend (`drill/summary.py`): pure logic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from drill import summary
+
+RUN = {"target": "local", "backend": "native", "started": "2026-12-01T02:00:00Z", "commit": "c"}
+GRAPH = "suites/load/test_p95_under_load.py::test_p95_and_error_rate_within_slo_short[graph]"
+
+
+def row(criterion: str, verdict: str, measured: float | None = 0.1, **more: Any) -> dict[str, Any]:
+    return {
+        "criterion": criterion,
+        "scope": more.pop("scope", "graph_query"),
+        "bound": 1.5,
+        "unit": "s",
+        "measured": measured,
+        "interval": None,
+        "verdict": verdict,
+        "test": more.pop("test", GRAPH),
+        "details": {},
+        **more,
+    }
+
+
+def test_every_criterion_holding_is_a_pass() -> None:
+    document = summary.build([row("p95_latency", "pass")], [(GRAPH, "pass", "")], RUN)
+    assert document["verdict"] == "pass"
+    assert document["schema"] == summary.SCHEMA
+    assert document["target"] == "local"
+
+
+def test_undecided_and_invalid_fail_the_run_never_the_target_silently() -> None:
+    for verdict in ("fail", "undecided", "invalid"):
+        assert summary.build([row("p95_latency", verdict)], [], RUN)["verdict"] == "fail"
+
+
+def test_a_skipped_test_is_a_skipped_row_with_its_reason_never_a_pass() -> None:
+    node = "suites/dr/test_pitr.py::test_restore_to_target_matches_the_ledger[time]"
+    document = summary.build([], [(node, "skipped", "needs the native backend")], RUN)
+    (skipped,) = document["criteria"]
+    assert skipped["verdict"] == "skipped"
+    assert skipped["criterion"] == "pitr_exact"
+    assert skipped["reason"] == "needs the native backend"
+    assert document["verdict"] == "pass", "skipped is not a failure, and is shown as skipped"
+
+
+def test_a_test_that_broke_before_measuring_fails_its_criterion() -> None:
+    node = "suites/chaos/test_experiments.py::test_hypothesis_holds_under_the_fault[api-kill]"
+    document = summary.build([], [(node, "fail", "ServiceStartError: api")], RUN)
+    assert document["criteria"][0]["verdict"] == "fail"
+    assert document["criteria"][0]["criterion"] == "chaos_hypothesis"
+    assert document["verdict"] == "fail"
+
+
+def test_p95_over_its_bound_twice_in_a_row_blocks_the_release() -> None:
+    previous = summary.build([row("p95_latency", "fail", 2.0)], [], RUN)
+    now = summary.build([row("p95_latency", "fail", 2.1)], [], RUN)
+    summary.add_trend(now, [previous])
+    assert now["criteria"][0]["regression"].startswith("blocked")
+    assert now["criteria"][0]["trend"] == [2.0, 2.1]
+
+
+def test_a_capacity_below_the_baseline_is_a_regression_and_noise_is_not() -> None:
+    history = [
+        summary.build([row("capacity", "pass", rate, scope="mixed", unit="req/s")], [], RUN)
+        for rate in (200.0, 210.0, 190.0)
+    ]
+    low = summary.build([row("capacity", "pass", 150.0, scope="mixed", unit="req/s")], [], RUN)
+    near = summary.build([row("capacity", "pass", 185.0, scope="mixed", unit="req/s")], [], RUN)
+    summary.add_trend(low, history)
+    summary.add_trend(near, history)
+    assert low["criteria"][0]["regression"].startswith("below baseline (200")
+    assert near["criteria"][0]["regression"] == ""
+
+
+def test_history_keeps_the_newest_runs(tmp_path: Path) -> None:
+    for day in range(1, summary.HISTORY_KEPT + 4):
+        document = summary.build(
+            [row("rto", "pass", 9.0)], [], {**RUN, "started": f"2026-{day:03d}"}
+        )
+        summary.keep(document, tmp_path)
+    kept = sorted(tmp_path.glob("summary-*.json"))
+    assert len(kept) == summary.HISTORY_KEPT
+    assert json.loads(kept[-1].read_text())["started"] == f"2026-{summary.HISTORY_KEPT + 3:03d}"
+    assert len(summary.load_history(tmp_path)) == summary.HISTORY_KEPT
+
+
+def test_the_markdown_has_one_row_per_criterion_with_its_interval() -> None:
+    document = summary.build([row("p95_latency", "pass", 0.012, interval=[0.011, 0.013])], [], RUN)
+    text = summary.markdown(document)
+    assert "## Reliability drill: PASS" in text
+    assert "| p95_latency | graph_query | 1.5 s | 0.012 s [0.011, 0.013] | pass |" in text

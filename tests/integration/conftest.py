@@ -1,7 +1,11 @@
 """Fixtures shared by the provider tests that drive the launcher directly, and the
-private Docker engine of the containers backend's tests (`fixtures/engine.py`): its
-preparation starts in the background as soon as those tests are collected, and they run
-last, so that a fresh machine's engine install and image build overlap the other tests."""
+private Docker engine of the containers backend's tests (`fixtures/engine.py`).
+
+Its preparation (engine install, image build: minutes on a fresh machine, heavy on the
+disk) starts in the background as soon as those tests are collected. Only tests that do
+not measure time run beside it (`BUILD_TOLERANT`, moved to the front); the first test
+that does waits for the preparation to end, so that no latency, steady state or alert
+bound is measured on a machine busy building images. The containers tests run last."""
 
 from __future__ import annotations
 
@@ -19,20 +23,45 @@ from fixtures.profile import local_profile
 from plugins.target import HARNESS_CONTEXT
 
 CONTAINERS_TESTS = "test_containers_backend.py"
+# Tests that check behaviour, not time: they may share the machine with an image build.
+BUILD_TOLERANT = (
+    "tests/unit/",
+    "tests/integration/test_bad_inputs.py",
+    "tests/integration/test_secrets.py",
+    "tests/integration/test_allure_evidence.py",
+    "tests/integration/test_container_commands.py",
+    "tests/integration/test_services.py",
+    "tests/integration/test_toxiproxy_provider.py",
+    "tests/integration/test_neo4j_provider.py",
+    "tests/integration/test_teardown.py",
+)
 PRIVATE_ENGINE = pytest.StashKey[PrivateEngine | None]()
 
 
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection: only when they will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     containers = [item for item in items if item.path.name == CONTAINERS_TESTS]
-    if not containers or PRIVATE_ENGINE in config.stash:
+    if not containers or PRIVATE_ENGINE in config.stash or config.option.collectonly:
         return
-    items[:] = [item for item in items if item.path.name != CONTAINERS_TESTS] + containers
+    others = [item for item in items if item.path.name != CONTAINERS_TESTS]
+    tolerant = [item for item in others if _build_tolerant(item)]
+    items[:] = tolerant + [item for item in others if not _build_tolerant(item)] + containers
     if os.geteuid() != 0:
         config.stash[PRIVATE_ENGINE] = None
         return
     log = Path(tempfile.mkdtemp(prefix="reliability-engine-")) / "prepare.log"
     config.stash[PRIVATE_ENGINE] = PrivateEngine(config.stash[HARNESS_CONTEXT].images, log)
+
+
+def _build_tolerant(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(BUILD_TOLERANT)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that measures time waits until the image build is over (see above)."""
+    engine = item.config.stash.get(PRIVATE_ENGINE, None)
+    if engine is not None and not _build_tolerant(item):
+        engine.wait()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

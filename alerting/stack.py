@@ -19,6 +19,8 @@ import requests
 from alerting.bounds import Timing
 from alerting.webhook import WebhookReceiver
 from fixtures.launcher import RunningService
+from fixtures.providers.base import HttpEndpoint
+from fixtures.providers.prometheus import PrometheusProvider
 
 Starter = Callable[..., RunningService[Any]]
 TARGET_JOB = "intelgraph-api"
@@ -49,6 +51,17 @@ def prometheus_config(
         "alerting:\n  alertmanagers:\n    - static_configs:\n"
         f'        - targets: ["{alertmanager}"]\n'
         f"scrape_configs:\n{jobs}"
+    )
+
+
+def evaluating_prometheus(
+    scrape: Mapping[str, str], alertmanager: HttpEndpoint, rules: Mapping[str, str]
+) -> PrometheusProvider:
+    """A Prometheus scraping `scrape`, evaluating `rules` (file name -> YAML text) and
+    sending to `alertmanager`."""
+    address = f"{alertmanager.host}:{alertmanager.port}"
+    return PrometheusProvider(
+        config=prometheus_config(scrape, address, sorted(rules)), rule_files=dict(rules)
     )
 
 

@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from alerting.rules import rule_files
-from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, prometheus_config
+from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, evaluating_prometheus
 from dr.primary import archiving_primary
 from fixtures.backend import Backend
 from fixtures.errors import HarnessError
@@ -39,7 +39,6 @@ from fixtures.providers.alertmanager import AlertmanagerProvider
 from fixtures.providers.api import ApiEndpoint, ApiProvider, warm_up
 from fixtures.providers.neo4j import Neo4jProvider
 from fixtures.providers.postgres import Login
-from fixtures.providers.prometheus import PrometheusProvider
 from fixtures.providers.pushgateway import PushgatewayProvider
 from fixtures.providers.redis import RedisProvider
 from fixtures.providers.s3 import S3Endpoint, S3Provider
@@ -118,14 +117,7 @@ def serve(launcher: ServiceLauncher, profile: Path, *, opt_in: bool, stop: threa
             TARGET_JOB: f"{target.host}:{target.port}",
             PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}",
         }
-        prometheus = launcher.start(
-            PrometheusProvider(
-                config=prometheus_config(
-                    scrape, f"{alertmanager.host}:{alertmanager.port}", sorted(rules)
-                ),
-                rule_files=rules,
-            )
-        ).endpoint
+        prometheus = launcher.start(evaluating_prometheus(scrape, alertmanager, rules)).endpoint
         services: dict[str, Any] = {
             "target": target,
             "postgres": primary.endpoint,

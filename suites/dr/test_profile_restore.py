@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,23 +79,20 @@ def test_the_newest_backup_restores_with_its_tables_and_a_measured_rpo(
     print(check.describe())
     slo, scope = profile.slo, "postgres archive"
     rto, rpo = check.rto_seconds, check.rpo_seconds
-    criteria.record(
-        criterion="rto",
-        scope=scope,
-        bound=slo.rto_seconds,
-        unit="s",
-        measured=rto,
-        verdict="pass" if rto <= slo.rto_seconds else "fail",
-        phases=check.result.phases,
-    )
-    criteria.record(
-        criterion="rpo",
-        scope=scope,
-        bound=slo.rpo_seconds,
-        unit="s",
-        measured=rpo,
-        verdict="pass" if rpo is not None and rpo <= slo.rpo_seconds else "fail",
-    )
+    phases: dict[str, Any] = {"phases": check.result.phases}
+    for criterion, measured, bound, details in (
+        ("rto", rto, slo.rto_seconds, phases),
+        ("rpo", rpo, slo.rpo_seconds, {}),
+    ):
+        criteria.record(
+            criterion=criterion,
+            scope=scope,
+            bound=bound,
+            unit="s",
+            measured=measured,
+            verdict="pass" if measured is not None and measured <= bound else "fail",
+            **details,
+        )
     assert not check.missing_tables, f"the restore lacks tables {check.missing_tables}"
     empty = [table for table, count in check.row_counts.items() if count == 0]
     assert not empty, f"the restore has no rows in {empty}: {check.describe()}"

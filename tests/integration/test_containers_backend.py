@@ -28,7 +28,7 @@ import redis
 import requests
 from neo4j import GraphDatabase
 
-from alerting.stack import prometheus_config
+from alerting.stack import evaluating_prometheus
 from alerting.webhook import WebhookReceiver
 from fixtures.backend import Backend
 from fixtures.containers import SESSION_LABEL
@@ -39,7 +39,6 @@ from fixtures.providers.alertmanager import AlertmanagerProvider
 from fixtures.providers.api import ApiProvider
 from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider
 from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
-from fixtures.providers.prometheus import PrometheusProvider
 from fixtures.providers.pushgateway import PushgatewayProvider
 from fixtures.providers.redis import RedisEndpoint, RedisProvider
 from fixtures.providers.s3 import S3Provider
@@ -222,12 +221,7 @@ def test_prometheus_in_a_container_scrapes_the_host_and_alerts_reach_the_webhook
         }
         scrape = {"pushgateway": f"{pushgateway.host}:{pushgateway.port}"}
         prometheus = containers_launcher.start(
-            PrometheusProvider(
-                config=prometheus_config(
-                    scrape, f"{alertmanager.host}:{alertmanager.port}", sorted(rules)
-                ),
-                rule_files=rules,
-            )
+            evaluating_prometheus(scrape, alertmanager, rules)
         ).endpoint
         requests.put(
             f"{pushgateway.url}/metrics/job/probe", data="probe_value 1\n", timeout=5

@@ -65,6 +65,11 @@ def run_suite_against(
         f'[services.api]\nurl = "{target.url}"\n'
         f'[services.prometheus]\nurl = "{prometheus_url}"\n'
     )
+    return run_suite_on(profile)
+
+
+def run_suite_on(profile: Path) -> subprocess.CompletedProcess[str]:
+    """The load suite's graph-query gate, in its own pytest, against `profile`."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", *SUITE_RUN, "--target", str(profile)],
         cwd=ROOT,
@@ -154,14 +159,7 @@ def test_ids_that_do_not_exist_stop_the_load_tests_with_one_line(
         '[target]\nname = "wrong-ids"\n'
         f'[services.api]\nurl = "{api.url}"\nentity_ids = "50000-60000"\n'
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", *SUITE_RUN, "--target", str(profile)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SUITE_DEADLINE_SECONDS,
-        check=False,
-    )
+    run = run_suite_on(profile)
     output = run.stdout + run.stderr
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, output
     assert re.search(r"entity ids 50000-60000: 20 of 20 sampled ids answered 404", output), output
@@ -175,14 +173,7 @@ def test_without_a_prometheus_the_gates_still_run_and_the_cross_check_says_it_is
 ) -> None:
     profile = tmp_path / "no-prometheus.toml"
     profile.write_text(f'[target]\nname = "no-prometheus"\n[services.api]\nurl = "{api.url}"\n')
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", *SUITE_RUN, "--target", str(profile)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SUITE_DEADLINE_SECONDS,
-        check=False,
-    )
+    run = run_suite_on(profile)
     output = run.stdout + run.stderr
     assert run.returncode == pytest.ExitCode.OK, output
     assert "1 passed" in output, output

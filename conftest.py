@@ -10,4 +10,5 @@ pytest_plugins = [
     "plugins.services",
     "plugins.alerting",
     "plugins.allure_meta",
+    "plugins.turns",
 ]

@@ -52,7 +52,16 @@ SUMMARY_JSON = ROOT / "reports" / "summary.json"
 SUMMARY_MD = ROOT / "reports" / "summary.md"
 HISTORY = ROOT / "reports" / "history"
 SUITES = ("alerts", "chaos", "dr", "load")
-STOPPED_BEFORE_TESTS = (3, 4)  # pytest's internal and usage errors: no test ran
+STOPPED_BEFORE_TESTS = (3, 4)
+# Two workers on two cores: alert, DR and start-up waits overlap, while every latency or
+# throughput measurement still has the machine to itself (plugins/turns.py).
+WORKERS = 2  # pytest's internal and usage errors: no test ran
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (0, 1, 2, ...)")
+    return int(text)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +74,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="run only the pr_gate tests of the suites"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=WORKERS,
+        help=f"pytest-xdist workers, each with its own servers (default {WORKERS}; 0: none)",
     )
     parser.add_argument(
         "--suite",
@@ -127,7 +142,9 @@ def main(argv: list[str]) -> int:
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
     }
-    status = run_suites(selection, requested.target, backend, console, paths)
+    status = run_suites(
+        selection, requested.target, backend, console, paths, workers=arguments.workers
+    )
     if status in STOPPED_BEFORE_TESTS:
         return status
     verdict = summarize(run, console)
@@ -225,6 +242,8 @@ def run_suites(
     backend: str | None,
     console: Console,
     paths: list[str] | None = None,
+    *,
+    workers: int = 0,
 ) -> int:
     """The suites in one pytest run; returns its exit status.
 
@@ -240,6 +259,8 @@ def run_suites(
         "--target", target,
         *(["--backend", backend] if backend is not None else []),
         f"--alluredir={fresh}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",
+        # a file per worker: a module's fixtures (e.g. the PITR restores) are set up once
+        *(["-n", str(workers), "--dist", "loadfile"] if workers > 0 else []),
     ]  # fmt: skip
     console.print(Text(f"drill: {' '.join(command[1:])}"))
     status = subprocess.run(command, cwd=ROOT, check=False).returncode

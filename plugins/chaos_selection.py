@@ -7,6 +7,9 @@ runs; one that is not valid, or a name that is not an experiment, stops the run 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from chaos.errors import ExperimentError
@@ -14,7 +17,7 @@ from chaos.experiments import Experiment, Outcome, discover, select
 
 SELECTED = pytest.StashKey[list[Experiment]]()
 KNOWN = pytest.StashKey[dict[str, Experiment]]()
-OUTCOMES = pytest.StashKey[list[Outcome]]()
+PROPERTY = "reliability.chaos_outcome"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,7 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--chaos-experiment: {error}") from None
     config.stash[KNOWN] = known
     config.stash[SELECTED] = chosen
-    config.stash[OUTCOMES] = []
+    if not hasattr(config, "workerinput"):  # xdist workers send their reports instead
+        config.pluginmanager.register(OutcomeLines(), "chaos-outcome-lines")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -57,14 +61,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("chaos_case", cases)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def carry_outcome(item: pytest.Item, outcome: Outcome) -> None:
+    """The experiment's one summary line travels in its test's report (also from xdist)."""
+    line = {"label": outcome.label, "passed": outcome.passed, "seconds": outcome.seconds}
+    item.user_properties.append((PROPERTY, json.dumps(line)))
+
+
+class OutcomeLines:
     """One line per experiment run, and the wall time of them all (the PR gate's budget)."""
-    outcomes = terminalreporter.config.stash.get(OUTCOMES, [])
-    if not outcomes:
-        return
-    terminalreporter.section("chaos experiments")
-    for outcome in outcomes:
-        verdict = "held" if outcome.passed else "FAILED"
-        terminalreporter.line(f"{outcome.label}: {verdict} in {outcome.seconds:.0f} s")
-    total = sum(outcome.seconds for outcome in outcomes)
-    terminalreporter.line(f"{len(outcomes)} experiments in {total:.0f} s of wall time")
+
+    def __init__(self) -> None:
+        self.lines: dict[str, dict[str, Any]] = {}  # per test: a retry replaces its line
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == PROPERTY and report.when == "teardown":
+                self.lines[report.nodeid] = json.loads(str(value))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.lines:
+            return
+        terminalreporter.section("chaos experiments")
+        for line in self.lines.values():
+            verdict = "held" if line["passed"] else "FAILED"
+            terminalreporter.line(f"{line['label']}: {verdict} in {line['seconds']:.0f} s")
+        total = sum(line["seconds"] for line in self.lines.values())
+        terminalreporter.line(f"{len(self.lines)} experiments in {total:.0f} s of wall time")

@@ -8,13 +8,17 @@ A suite test takes the `criteria` fixture and records what it measured against w
 Rows go to the test's Allure result (as JSON) and, with `--criteria-file PATH`, to that
 file as JSON lines at the end of the session: the drill's verdict per criterion is built
 from them (design section 8), never from logs. Verdicts: pass, fail, undecided, invalid.
+
+Each row travels in its test's report (a `user_properties` entry, so also in the JUnit
+XML): under pytest-xdist the controller writes the file from the reports it receives, and
+a test run again (a retry) replaces its earlier rows instead of adding to them.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ import pytest
 
 from plugins.evidence import attach_json
 
-ROWS = pytest.StashKey[list["CriterionRow"]]()
+PROPERTY = "reliability.criterion"
 VERDICTS = ("pass", "fail", "undecided", "invalid", "skipped")
 
 
@@ -50,9 +54,15 @@ def _number(value: float | None) -> float | None:
 class Criteria:
     """Records rows for one test."""
 
-    def __init__(self, test: str, sink: list[CriterionRow]) -> None:
+    def __init__(
+        self,
+        test: str,
+        sink: list[CriterionRow],
+        on_record: Callable[[CriterionRow], None] | None = None,
+    ) -> None:
         self.test = test
         self._sink = sink
+        self._on_record = on_record
 
     def record(
         self,
@@ -80,6 +90,8 @@ class Criteria:
             details=details,
         )
         self._sink.append(row)
+        if self._on_record is not None:
+            self._on_record(row)
         attach_json(f"criterion {criterion} ({scope})", row.to_json())
         return row
 
@@ -93,21 +105,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+class RowCollector:
+    """The rows of every finished test, from its teardown report (which holds them all),
+    kept per test id; written once by the controller (or the only process)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.rows[report.nodeid] = [
+                json.loads(str(value)) for name, value in report.user_properties if name == PROPERTY
+            ]
+
+    def pytest_sessionfinish(self) -> None:
+        if self.path is None:
+            return
+        target = Path(self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps(row) + "\n" for rows in self.rows.values() for row in rows]
+        target.write_text("".join(lines))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[ROWS] = []
+    if not hasattr(config, "workerinput"):  # xdist workers send their reports instead
+        config.pluginmanager.register(RowCollector(config.getoption("--criteria-file")))
 
 
 @pytest.fixture
 def criteria(request: pytest.FixtureRequest) -> Criteria:
     """Record this test's measurements per acceptance criterion."""
-    return Criteria(request.node.nodeid, request.config.stash[ROWS])
+    properties = request.node.user_properties
 
+    def carry(row: CriterionRow) -> None:
+        properties.append((PROPERTY, json.dumps(row.to_json())))
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("--criteria-file")
-    if path is None:
-        return
-    rows = session.config.stash.get(ROWS, [])
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("".join(json.dumps(row.to_json()) + "\n" for row in rows))
+    return Criteria(request.node.nodeid, [], on_record=carry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ def run_case(
     launcher: ServiceLauncher,
     workdir: Path,
     criteria: Criteria,
-    results: list[Outcome],
+    keep: Callable[[Outcome], None],
 ) -> Outcome:
     """Run one case; skip it (saying why) where it may not run; fail naming what broke."""
     configuration, context = _where(experiment, variant, stack, profile, launcher, workdir)
     outcome = experiments.run(experiment, configuration, context, variant)
-    results.append(outcome)
+    keep(outcome)
     attach_json(f"Chaos Toolkit journal: {outcome.label}", outcome.journal)
     _record(criteria, outcome)
     summary = _summary(outcome)

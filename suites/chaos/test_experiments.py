@@ -18,9 +18,12 @@ import pytest
 from chaos.experiments import Experiment, Outcome
 from chaos.stack import ChaosStack
 from fixtures.launcher import ServiceLauncher
+from plugins.chaos_selection import carry_outcome
 from plugins.criteria import Criteria
 from plugins.settings import HarnessContext
 from suites.chaos.cases import run_case
+
+pytestmark = pytest.mark.exclusive  # steady states measured on this machine: alone under xdist
 
 Case = tuple[Experiment, str]
 
@@ -36,6 +39,11 @@ def test_hypothesis_holds_under_the_fault(
     request: pytest.FixtureRequest,
 ) -> None:
     experiment, variant = chaos_case
+
+    def keep(outcome: Outcome) -> None:
+        chaos_results.append(outcome)  # pushed at the end of the session
+        carry_outcome(request.node, outcome)  # the terminal's summary line
+
     if "archive" in experiment.needs:
         request.getfixturevalue("chaos_archive")
     run_case(
@@ -46,5 +54,5 @@ def test_hypothesis_holds_under_the_fault(
         launcher=service_launcher,
         workdir=tmp_path,
         criteria=criteria,
-        results=chaos_results,
+        keep=keep,
     )

@@ -19,6 +19,8 @@ from plugins.evidence import attach_file, attach_text
 from plugins.settings import HarnessContext
 from suites.load.target import LoadTarget
 
+pytestmark = pytest.mark.exclusive  # throughput measured on this machine: alone under xdist
+
 SCENARIO = "mixed"
 
 

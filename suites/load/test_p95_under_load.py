@@ -29,6 +29,8 @@ from plugins.settings import HarnessContext
 from suites.load.target import LoadTarget
 from suites.load.workloads import DRILL, PR_GATE, WORKLOADS, Shape, run_workload
 
+pytestmark = pytest.mark.exclusive  # latency measured on this machine: alone under xdist
+
 
 @pytest.mark.pr_gate
 @pytest.mark.parametrize("scenario", WORKLOADS)

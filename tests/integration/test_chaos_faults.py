@@ -23,7 +23,7 @@ from chaos.stack import ChaosStack, chaos_stack, with_target
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import Slo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 
 @pytest.fixture(scope="module")

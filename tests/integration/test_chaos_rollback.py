@@ -31,7 +31,7 @@ from fixtures.launcher import ServiceLauncher
 from fixtures.profile import Slo
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 HOLD_SECONDS = 120
 CLEANUP_SECONDS = 20.0

@@ -36,7 +36,7 @@ from load.result import LoadResult
 from load.runner import run_load, start_load
 from load.sequential import Looks, judge_sequentially
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 REPO = Path(__file__).resolve().parents[2]
 READY_SECONDS = 20.0

@@ -32,7 +32,7 @@ from suites.load.gated_run import scrape_config
 from suites.load.target import LoadTarget
 from suites.load.workloads import PR_GATE, run_workload
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_RUN = [

@@ -46,3 +46,26 @@ def test_the_rows_of_a_run_reach_the_criteria_file(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=1)
     (line,) = out.read_text().splitlines()
     assert json.loads(line)["measured"] == 8.8
+
+
+def test_under_xdist_the_controller_writes_every_worker_s_rows_once(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest('pytest_plugins = ["plugins.criteria"]')
+    for name in ("one", "two", "three"):
+        pytester.makepyfile(
+            **{
+                f"test_{name}": f"""
+                def test_{name}(criteria):
+                    criteria.record(criterion="rto", scope="{name}", bound=1, unit="s",
+                                    measured=0.5, verdict="pass")
+                """
+            }
+        )
+    out = pytester.path / "criteria.jsonl"
+    result = pytester.runpytest_subprocess(
+        f"--criteria-file={out}", "-n", "2", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=3)
+    scopes = sorted(json.loads(line)["scope"] for line in out.read_text().splitlines())
+    assert scopes == ["one", "three", "two"]

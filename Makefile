@@ -1,7 +1,7 @@
 # The two commands at the top of README.md. Both install what they need first.
 PYTHON := .venv/bin/python
 
-.PHONY: bootstrap drill test lint bench report
+.PHONY: bootstrap drill gate test lint bench report
 TOOLS_HOME := $(or $(RELIABILITY_TOOLS_HOME),$(shell [ "$$(id -u)" -eq 0 ] && echo /opt/reliability-harness || echo "$$HOME/.cache/reliability-harness"))
 
 bootstrap:
@@ -10,11 +10,22 @@ bootstrap:
 drill: bootstrap
 	$(PYTHON) -m drill
 
-# Everything but the long `drill` tests: the harness's own tests and the suites' pr_gate runs.
+# Everything but the long `drill` tests: the harness's own tests (one process: they time
+# the engines and count the machine's processes and namespaces), then the suites on two
+# pytest-xdist workers (measurements take exclusive turns, plugins/turns.py); both run,
+# and the target fails if either failed.
 # The containers backend's tests run on images built here (no registry is reachable here);
 # RELIABILITY_IMAGES=official make test pulls the pinned ones instead.
 test: bootstrap lint
-	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest -m "not drill" --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/test.xml --criteria-file=reports/criteria.jsonl
+	status=0; \
+	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill" --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/test.xml || status=1; \
+	$(PYTHON) -m pytest suites -m "not drill" -n 2 --dist loadfile --alluredir=reports/allure-results --junitxml=reports/junit/suites.xml --criteria-file=reports/criteria.jsonl || status=1; \
+	exit $$status
+
+# The PR gate: the suites' pr_gate tests on the local default (or RELIABILITY_TARGET),
+# with the verdict per criterion and the Allure report (`python -m drill --quick`).
+gate: bootstrap
+	$(PYTHON) -m drill --quick
 
 lint:
 	.venv/bin/ruff check --no-cache .

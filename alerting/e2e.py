@@ -15,6 +15,7 @@ from alerting.errors import FalseAlarmError
 from alerting.rules import AlertRule
 from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, AlertStack, Starter, start_stack
 from alerting.webhook import WebhookReceiver
+from fixtures.phases import phase
 
 POLL_SECONDS = 0.25
 
@@ -69,10 +70,12 @@ def expect_fires(
     """Induce the condition; the alert must reach the webhook within its bound, rendered."""
     bound = fire_bound(stack.timing, rule.for_seconds, condition.detection_seconds)
     started = time.monotonic()
-    condition.induce(situation)
-    notification, alert = stack.receiver.wait_for(
-        rule.name, bound, labels=condition.labels, since=started
-    )
+    with phase(f"condition of {rule.name} induced"):
+        condition.induce(situation)
+    with phase(f"pending for {rule.for_seconds:g} s, then firing: notified within {bound:g} s"):
+        notification, alert = stack.receiver.wait_for(
+            rule.name, bound, labels=condition.labels, since=started
+        )
     _check_annotations(rule, alert)
     seconds = notification.received_monotonic - started
     if seconds < rule.for_seconds:
@@ -92,10 +95,12 @@ def expect_resolves(
         raise ValueError(f"{rule.name}: no way to remove its condition is defined")
     bound = resolve_bound(stack.timing, condition.window_seconds, condition.detection_seconds)
     started = time.monotonic()
-    condition.remove(situation)
-    notification, alert = stack.receiver.wait_for(
-        rule.name, bound, status="resolved", labels=condition.labels, since=started
-    )
+    with phase(f"condition of {rule.name} removed"):
+        condition.remove(situation)
+    with phase(f"resolved: notified within {bound:g} s"):
+        notification, alert = stack.receiver.wait_for(
+            rule.name, bound, status="resolved", labels=condition.labels, since=started
+        )
     _check_times(rule.name, alert, resolved=True)
     return Measured(
         rule.name,
@@ -109,6 +114,11 @@ def expect_resolves(
 
 def expect_silence(stack: AlertStack, seconds: float) -> None:
     """For `seconds`, no alert may be pending or firing in Prometheus, nor reach the webhook."""
+    with phase(f"no alert pending, firing or notified for {seconds:g} s"):
+        _silence(stack, seconds)
+
+
+def _silence(stack: AlertStack, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while True:
         active = [

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import activities
+from chaos import activities, phases
 from chaos.context import ChaosContext, bound
 from chaos.errors import ExperimentError
 
@@ -196,6 +196,7 @@ def run(
     if variant:
         settings.update(experiment.variants[variant])
     document = experiment.document()
+    document.setdefault("controls", []).append(phases.CONTROL)  # its parts as phases
     try:
         with bound(context):
             journal: dict[str, Any] = run_experiment(
@@ -205,6 +206,7 @@ def run(
                 strategy=Strategy.DEFAULT,
             )
     finally:
+        phases.OPEN.close_all()
         leftover = activities.finish(settings)
     if journal.get("status") == "interrupted":
         raise KeyboardInterrupt(f"chaos experiment {experiment.name} interrupted (rolled back)")

@@ -20,6 +20,7 @@ import psycopg
 
 from dr.errors import PitrMismatchError
 from dr.targets import CommitPoint, RecoveryTarget, expected_batches, format_lsn, parse_lsn
+from fixtures.phases import phase
 
 TABLE = "dr_ledger"
 SHOWN_IDS = 20
@@ -112,7 +113,8 @@ def check_restore(
     ledger: Ledger, target: RecoveryTarget, restored: Iterable[tuple[int, str]]
 ) -> Diff:
     """Raise `PitrMismatchError` naming the rows (and their batches) that differ."""
-    result = diff(ledger.expected_rows(target), restored)
+    with phase(f"compare with the ledger at {target.describe()}"):
+        result = diff(ledger.expected_rows(target), restored)
     if not result.ok:
         batches = sorted({ledger.batch_of(i) for i in result.missing + result.extra})
         raise PitrMismatchError(

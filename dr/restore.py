@@ -29,6 +29,7 @@ from dr.errors import DrInputError, RecoveryTargetNotReachedError, RestoreFailed
 from dr.targets import RecoveryTarget
 from fixtures.errors import ServiceStartError
 from fixtures.launcher import RunningService, ServiceLauncher
+from fixtures.phases import phase as in_phase
 from fixtures.providers.base import NativeLaunch
 from fixtures.providers.postgres import LOCAL_LOGIN, Login, PostgresEndpoint, PostgresProvider
 
@@ -137,6 +138,19 @@ def restore(
     """Restore the archive into a fresh Postgres at `target`; see the module docstring.
 
     `login` is a role of the backed-up cluster (the restored server has its roles)."""
+    with in_phase(f"restore to {target.describe()}"):
+        return _restore(launcher, tool, target, work_root, now=now, login=login)
+
+
+def _restore(
+    launcher: ServiceLauncher,
+    tool: BarmanCloud,
+    target: RecoveryTarget,
+    work_root: Path,
+    *,
+    now: datetime | None,
+    login: Login,
+) -> RestoreResult:
     if target.kind == "time":
         parse_target_time(target.value, now)
     check_archive_reachable(tool.location)

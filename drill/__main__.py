@@ -2,15 +2,17 @@
 
 1. Preflight: bring up every service of the target (or check every service the profile
    names), check each with its real client, print endpoints and start-up times, stop them.
-2. The suites (`suites/`: load, DR, alerts), `drill` and `pr_gate` markers, in one pytest
-   run with the same target and backend, writing Allure results to
+2. The suites (`suites/`: load, chaos, DR, alerts), every test, in one pytest run with the
+   same target and backend on two pytest-xdist workers, writing Allure results to
    `reports/allure-results` and JUnit XML to `reports/junit/drill.xml` (audit evidence).
 3. A table per suite (passed, failed, skipped), then the verdict per acceptance criterion
    (`drill/summary.py`): printed, and written to `reports/summary.md` and
    `reports/summary.json`, each run kept in `reports/history/` for the trend. The exit
    status is 0 only if pytest passed and no criterion failed, was undecided or invalid.
 
-`--quick` runs only the `pr_gate` tests (minutes instead of the full drill's hour).
+`--quick` (the PR gate, `make gate`) runs only the `pr_gate` tests, and on the local
+default skips the preflight (its pytest run starts the servers). `--publish URL` pushes the
+results to a Pushgateway afterwards (`drill/publish.py`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drill import report, summary
+from drill import publish, report, summary
 from drill.contract import contract_problems
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
@@ -78,8 +80,15 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=_workers,
-        default=WORKERS,
-        help=f"pytest-xdist workers, each with its own servers (default {WORKERS}; 0: none)",
+        default=None,
+        help=f"pytest-xdist workers, each with its own servers (default: {WORKERS} on the "
+        "local default, none against a profile: a shared environment gets one test at a time)",
+    )
+    parser.add_argument(
+        "--publish",
+        metavar="URL",
+        default=os.environ.get(publish.ENVIRONMENT) or None,
+        help=f"push the results to this Pushgateway (design section 6); env {publish.ENVIRONMENT}",
     )
     parser.add_argument(
         "--suite",
@@ -131,9 +140,17 @@ def main(argv: list[str]) -> int:
     if not names:
         console.print(Text(f"drill: {profile.describe()} names no service to test", style="red"))
         return 2
-    if not preflight(choice.backend, profile, names, console, requested.images):
+    # The PR gate on the local default skips starting every server only to stop it again:
+    # its pytest run starts them, and fails naming any that does not become ready.
+    skip_preflight = arguments.quick and profile.is_local
+    if not skip_preflight and not preflight(
+        choice.backend, profile, names, console, requested.images
+    ):
         return 1
-    selection = "pr_gate" if arguments.quick else "pr_gate or drill"
+    selection = "pr_gate" if arguments.quick else None  # the full drill: every suite test
+    workers = arguments.workers
+    if workers is None:
+        workers = WORKERS if profile.is_local else 0
     backend = None if choice.backend is Backend.EXTERNAL else choice.backend.value
     paths = [f"suites/{name}" for name in arguments.suite or ()] or ["suites"]
     run = {
@@ -142,12 +159,12 @@ def main(argv: list[str]) -> int:
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
     }
-    status = run_suites(
-        selection, requested.target, backend, console, paths, workers=arguments.workers
-    )
+    status = run_suites(selection, requested.target, backend, console, paths, workers=workers)
     if status in STOPPED_BEFORE_TESTS:
         return status
     verdict = summarize(run, console)
+    if arguments.publish and not publish_results(arguments.publish, console):
+        status = status or 1
     try:
         with phase(console, "the Allure report"):
             report.generate()
@@ -162,6 +179,18 @@ def main(argv: list[str]) -> int:
     )
     console.print(f"{shown}; evidence: {ALLURE_RESULTS}, {JUNIT}, {SUMMARY_MD}")
     return final
+
+
+def publish_results(url: str, console: Console) -> bool:
+    """The verdict's results to the platform's Pushgateway; False (said why) if refused."""
+    document = json.loads(SUMMARY_JSON.read_text())
+    try:
+        count = publish.push(url, document, time.time())
+    except publish.PublishError as error:
+        console.print(Text(f"drill: {error}", style="red"))
+        return False
+    console.print(f"drill: {count} results pushed to the Pushgateway (design section 6)")
+    return True
 
 
 @contextmanager
@@ -237,7 +266,7 @@ def preflight(
 
 
 def run_suites(
-    selection: str,
+    selection: str | None,
     target: str,
     backend: str | None,
     console: Console,
@@ -255,7 +284,8 @@ def run_suites(
     fresh = ALLURE_RESULTS.with_name(ALLURE_RESULTS.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     command = [
-        sys.executable, "-m", "pytest", *(paths or ["suites"]), "-m", selection,
+        sys.executable, "-m", "pytest", *(paths or ["suites"]),
+        *(["-m", selection] if selection else []),
         "--target", target,
         *(["--backend", backend] if backend is not None else []),
         f"--alluredir={fresh}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",

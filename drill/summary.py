@@ -206,8 +206,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m drill.summary JUNIT CRITERIA`: the summary of a plain pytest run (the PR
-    gate's `make test`), written beside the drill's and printed as Markdown."""
+    """`python -m drill.summary JUNIT CRITERIA`: the summary of a plain pytest run (the
+    suites' run of `make test`), written beside the drill's and printed as Markdown."""
     parser = argparse.ArgumentParser(prog="python -m drill.summary", description=main.__doc__)
     parser.add_argument("junit", type=Path)
     parser.add_argument("criteria", type=Path)

@@ -18,8 +18,10 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import allure
 import pytest
 
+from fixtures.phases import listen
 from fixtures.providers.registry import PROVIDERS
 from plugins.target import HARNESS_CONTEXT
 
@@ -58,6 +60,12 @@ CATEGORIES = [
         r"Error|error).*",
     },
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every phase an engine marks (`fixtures/phases.py`) is an Allure step of its test."""
+    stop = listen(allure.step)
+    config.add_cleanup(stop)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -171,6 +171,7 @@ def test_rpo_and_rto_after_losing_the_primary(
             unit="s",
             measured=seconds,
             verdict="pass" if seconds <= bound else "fail",
+            database="postgres",
         )
     require_rpo(point, slo.rpo_seconds)
     require_rto(recovery, slo.rto_seconds)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.phases import phase
 from fixtures.profile import Slo
 from fixtures.providers.base import HttpEndpoint
 from load.crosscheck import CrossCheck, crosscheck
@@ -79,7 +80,10 @@ def run_gated(
 ) -> GatedRun:
     """Run `plan` until its gates decide; attach evidence; fail (one line per gate) unless
     every gate passed and the client agrees with the server."""
-    with start_load(plan, workdir / "load") as run:
+    with (
+        phase(f"load: {plan.scenario}, judged after {looks.first_seconds:g} s and on"),
+        start_load(plan, workdir / "load") as run,
+    ):
         decision = judge_sequentially(run, slo_gates(plan.scenario, slo), looks)
     result = decision.result
     evidence = write_evidence(result, workdir / "evidence", bound=slo.p95_seconds)
@@ -88,7 +92,7 @@ def run_gated(
     report = _report(decision, server_view)
     attach_text("gates", report)
     if criteria is not None:
-        _record(criteria, decision)
+        _record(criteria, decision, checked)
     if not decision.passed:
         pytest.fail(report, pytrace=False)
     if checked is not None and not checked.ok:
@@ -125,8 +129,9 @@ def _server_view(result: LoadResult, prometheus_url: str | None) -> tuple[CrossC
     return checked, f"server's view (Prometheus):\n{checked.message}"
 
 
-def _record(criteria: Criteria, decision: Decision) -> None:
+def _record(criteria: Criteria, decision: Decision, checked: CrossCheck | None) -> None:
     result = decision.result
+    server = None if checked is None or not checked.comparisons else checked.comparisons[0]
     for outcome in decision.outcomes:
         gate = outcome.gate
         interval = outcome.interval
@@ -140,6 +145,8 @@ def _record(criteria: Criteria, decision: Decision) -> None:
             verdict=outcome.verdict.value,
             decided_after_s=decision.elapsed_seconds,
             requests=result.requests,
+            max_s=result.max,
+            server_p95_s=None if server is None else server.server_p95,
         )
 
 

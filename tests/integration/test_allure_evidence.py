@@ -1,14 +1,11 @@
-"""The Allure results are audit evidence: labels per criterion, environment, categories,
-and an HTML report generated offline from them (`plugins/allure_meta.py`, `drill/report.py`)."""
+"""The Allure results are audit evidence: labels per criterion, environment, categories
+(`plugins/allure_meta.py`). The report generated from them: test_allure_report_in_a_browser.py."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
-from drill import report
 
 pytestmark = pytest.mark.integration
 
@@ -57,21 +54,3 @@ def test_results_carry_epic_severity_title_environment_and_categories(
         "SLO and criterion violations",
         "Harness or infrastructure errors",
     ]
-
-
-def test_the_report_is_generated_offline_with_a_single_file_copy(
-    pytester: pytest.Pytester, tmp_path: Path
-) -> None:
-    try:
-        report.allure_cli()
-    except report.ReportError as error:
-        pytest.skip(str(error))
-    pytester.makepyfile(test_one="def test_one():\n    pass\n")
-    results = tmp_path / "results"
-    pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--alluredir={results}")
-    html, single = tmp_path / "report", tmp_path / "report.html"
-    report.generate(results, html, single)
-    assert (html / "index.html").exists()
-    assert single.stat().st_size > 100_000, "one self-contained file"
-    report.generate(results, html, single)  # again: the history of the first is carried
-    assert (results / "history").is_dir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from drill import publish as drill_publish
 from fixtures.providers.base import HttpEndpoint
 from fixtures.pushgateway_client import DRILL_JOB, delete, publish
 
@@ -28,3 +29,43 @@ def test_a_result_is_pushed_under_its_own_grouping_and_deleted_again(
     delete(pushgateway.url, "chaos_experiment_passed", {"experiment": "api-kill"})
     delete(pushgateway.url, "chaos_experiment_passed", {"experiment": "redis-latency"})
     assert "chaos_experiment_passed{" not in metrics(pushgateway)
+
+
+def test_the_drill_s_verdict_is_pushed_for_the_platform_s_alerts(
+    pushgateway: HttpEndpoint,
+) -> None:
+    document = {
+        "criteria": [
+            {"criterion": "chaos_hypothesis", "scope": "neo4j-unavailable[blackhole]",
+             "verdict": "pass", "measured": 1.0},
+            {"criterion": "chaos_hypothesis", "scope": "api-kill", "verdict": "fail",
+             "measured": 0.5},
+            {"criterion": "chaos_hypothesis", "scope": "redis-kill", "verdict": "skipped",
+             "measured": None},
+            {"criterion": "rto", "scope": "postgres (primary lost)", "verdict": "pass",
+             "measured": 13.2, "details": {"database": "postgres"}},
+        ]
+    }  # fmt: skip
+    assert drill_publish.push(pushgateway.url, document, now=1_700_000_000.0) == 4
+    lines = metrics(pushgateway).splitlines()
+    pushed = [line for line in lines if 'job="reliability-drill"' in line]
+    try:
+        assert any(
+            'experiment="neo4j-unavailable"' in line and line.endswith(" 1") for line in pushed
+        )
+        assert any('experiment="api-kill"' in line and line.endswith(" 0") for line in pushed)
+        assert not any("redis-kill" in line for line in pushed), "a skipped experiment is pushed"
+        assert any(line.startswith("chaos_drill_last_run_timestamp_seconds{") for line in pushed)
+        assert not any("last_success" in line for line in pushed), "a failed drill is no success"
+        assert any(line.startswith("intelgraph_dr_rto_actual_seconds{") for line in pushed)
+    finally:
+        for name, _, labels in drill_publish.results(document, 0.0):
+            delete(pushgateway.url, name, labels)
+
+
+def test_a_pushgateway_that_refuses_names_its_host_and_not_the_url() -> None:
+    url = "http://127.0.0.1:1/secret-path"
+    document = {"criteria": [{"criterion": "chaos_hypothesis", "scope": "x", "verdict": "pass"}]}
+    with pytest.raises(drill_publish.PublishError, match=r"at 127\.0\.0\.1 refused") as caught:
+        drill_publish.push(url, document, now=0.0)
+    assert "secret-path" not in str(caught.value)

@@ -22,6 +22,8 @@ from xml.etree import ElementTree
 from rich.console import Console
 from rich.table import Table
 
+from plugins.turns import WAITED
+
 ROOT = Path(__file__).resolve().parents[1]
 GATE_AIM_SECONDS = 300.0
 DRILL_AIM_SECONDS = 1200.0
@@ -35,13 +37,19 @@ def timed(argv: list[str]) -> float:
 
 
 def folders(junit: Path) -> dict[str, float]:
-    """Seconds per test folder (suites/load, tests/integration, ...), from JUnit XML."""
+    """Seconds per test folder (suites/load, tests/integration, ...), from JUnit XML, less
+    the time each test waited for its turn beside other xdist workers (plugins/turns.py)."""
     seconds: dict[str, float] = defaultdict(float)
     if not junit.exists():
         return {}
     for case in ElementTree.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest's file
         parts = (case.get("classname") or "").split(".")
-        seconds["/".join(parts[:2])] += float(case.get("time") or 0.0)
+        waited = sum(
+            float(prop.get("value") or 0.0)
+            for prop in case.iter("property")
+            if prop.get("name") == WAITED
+        )
+        seconds["/".join(parts[:2])] += float(case.get("time") or 0.0) - waited
     return dict(sorted(seconds.items(), key=lambda item: -item[1]))
 
 

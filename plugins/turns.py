@@ -9,7 +9,8 @@ nothing runs beside a measurement. Without xdist there is one process: nothing t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from fixtures.lifecycle.turns import Turns
 
 TURNS = pytest.StashKey[Turns]()
+MIN_REPORTED_WAIT_SECONDS = 0.1
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,13 +27,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[TURNS] = Turns(Path(config.option.basetemp).parent / "turns")
 
 
-def _turn(item: pytest.Item, *, measuring: bool) -> contextlib.AbstractContextManager[None]:
+WAITED = "reliability.turn_wait_s"  # a user property: seconds this test waited for turns
+
+
+@contextlib.contextmanager
+def _turn(item: pytest.Item, *, measuring: bool) -> Iterator[None]:
+    """The item's turn for one phase. pytest times the phase with the wait inside it, so
+    the wait is kept as a user property (JUnit, Allure) for whoever reads the durations."""
     turns = item.config.stash.get(TURNS, None)
     if turns is None:
-        return contextlib.nullcontext()
-    if measuring and item.get_closest_marker("exclusive") is not None:
-        return turns.exclusive()
-    return turns.shared()
+        yield
+        return
+    exclusive = measuring and item.get_closest_marker("exclusive") is not None
+    asked = time.monotonic()
+    with turns.exclusive() if exclusive else turns.shared():
+        waited = time.monotonic() - asked
+        if waited >= MIN_REPORTED_WAIT_SECONDS:
+            item.user_properties.append((WAITED, round(waited, 1)))
+        yield
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

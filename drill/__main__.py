@@ -47,12 +47,12 @@ from fixtures.providers.registry import STANDALONE, check_profile_services
 from plugins.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-ALLURE_RESULTS = ROOT / "reports" / "allure-results"
-JUNIT = ROOT / "reports" / "junit" / "drill.xml"
-CRITERIA = ROOT / "reports" / "criteria.jsonl"
-SUMMARY_JSON = ROOT / "reports" / "summary.json"
-SUMMARY_MD = ROOT / "reports" / "summary.md"
-HISTORY = ROOT / "reports" / "history"
+ALLURE_RESULTS = report.RESULTS
+JUNIT = report.REPORTS / "junit" / "drill.xml"
+CRITERIA = report.REPORTS / "criteria.jsonl"
+SUMMARY_JSON = report.REPORTS / "summary.json"
+SUMMARY_MD = report.REPORTS / "summary.md"
+HISTORY = report.REPORTS / "history"
 SUITES = ("alerts", "chaos", "dr", "load")
 STOPPED_BEFORE_TESTS = (3, 4)
 # Two workers on two cores: alert, DR and start-up waits overlap, while every latency or

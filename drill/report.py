@@ -15,6 +15,7 @@ Without the CLI (npm was missing at bootstrap) it says so in one line and exits 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,9 +25,12 @@ from fixtures.tools import tools_home
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLURE_VERSION = "2.46.1"  # keep in step with ALLURE_VERSION in scripts/bootstrap
-RESULTS = ROOT / "reports" / "allure-results"
-REPORT = ROOT / "reports" / "allure-report"
-SINGLE_FILE = ROOT / "reports" / "allure-report.html"
+# Where the drill's evidence goes: the repository's reports/, or RELIABILITY_REPORTS_DIR
+# (a test that runs the drill must not replace the evidence of the run it is part of).
+REPORTS = Path(os.environ.get("RELIABILITY_REPORTS_DIR") or ROOT / "reports")
+RESULTS = REPORTS / "allure-results"
+REPORT = REPORTS / "allure-report"
+SINGLE_FILE = REPORTS / "allure-report.html"
 GENERATE_SECONDS = 600
 
 

@@ -45,7 +45,9 @@ class Rehearsal:
     secrets: dict[str, str]
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, **self.secrets}
+        # the drill's evidence in the rehearsal's directory, not in the reports/ of this run
+        reports = str(self.profile.parent / "reports")
+        return {**os.environ, **self.secrets, "RELIABILITY_REPORTS_DIR": reports}
 
 
 @pytest.fixture(scope="module")

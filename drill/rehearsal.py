@@ -139,7 +139,8 @@ def serve(launcher: ServiceLauncher, profile: Path, *, opt_in: bool, stop: threa
 
 
 def _secret() -> str:
-    return secrets.token_urlsafe(18)
+    # Hex: a URL-safe token may begin with "-", which neo4j-admin reads as an option.
+    return secrets.token_hex(18)
 
 
 def secret_values(services: dict[str, Any]) -> dict[str, str]:

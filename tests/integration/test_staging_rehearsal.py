@@ -15,6 +15,7 @@ nothing is pushed and nothing is written. (The load gates through a profile are
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -73,7 +74,8 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
         exports = dict(re.findall(r"^export (\w+)=(.*)$", log.read_text(), re.MULTILINE))
         yield Rehearsal(profile, exports)
     finally:
-        os.killpg(stack.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+            os.killpg(stack.pid, signal.SIGINT)
         try:
             stack.wait(timeout=60)
         except subprocess.TimeoutExpired:

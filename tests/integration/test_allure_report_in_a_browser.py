@@ -11,15 +11,15 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from drill import report
+from fixtures.lifecycle.loopback_http import serving
 from plugins.evidence import attach_file
 
 pytestmark = pytest.mark.integration
@@ -42,16 +42,8 @@ class QuietHandler(SimpleHTTPRequestHandler):
 @contextmanager
 def served(directory: Path) -> Iterator[str]:
     """The report over HTTP on loopback (its scripts load their data with requests)."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(functools.partial(QuietHandler, directory=str(directory))) as url:
+        yield f"{url}/index.html"
 
 
 def chromium(profile: Path, *arguments: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from alerting.traffic import Traffic
 from fixtures.launcher import RunningService
@@ -29,6 +29,7 @@ class Situation:
     target: RunningService[ApiEndpoint] | None
     pushgateway_url: str
     traffic: Traffic | None = None
+    entity_ids: list[int] = field(default_factory=list)  # created through the API
 
     @property
     def target_url(self) -> str:

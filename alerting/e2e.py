@@ -14,6 +14,7 @@ from alerting.conditions import Condition, Situation
 from alerting.errors import FalseAlarmError
 from alerting.rules import AlertRule
 from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, AlertStack, Starter, start_stack
+from alerting.traffic import create_entities
 from alerting.webhook import WebhookReceiver
 from fixtures.phases import phase
 
@@ -51,17 +52,25 @@ def prepare(
     faults: Mapping[str, str] | None,
     rules: Mapping[str, str],
     rule_names: set[str],
+    *,
+    entities: int = 0,
 ) -> tuple[AlertStack, Situation]:
     """A fresh Pushgateway, a target with `faults` (none when `faults` is None), and the
-    stack scraping both, evaluating `rules` (file name -> YAML), ready."""
+    stack scraping both, evaluating `rules` (file name -> YAML), ready.
+
+    The target takes the databases as they are, unseeded: an induced condition needs the
+    target's metrics, not its data. A test that reads entities has `entities` of them
+    created through the API (`Situation.entity_ids`) before Prometheus first scrapes, so
+    a cold target's first slow writes stay out of the rates the rules read."""
     pushgateway = start("pushgateway").endpoint
     scrape = {PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}"}
-    target = None if faults is None else start("api", faults=dict(faults))
+    target = None if faults is None else start("api", faults=dict(faults), seed=False)
+    created = [] if target is None else create_entities(target.endpoint.url, entities)
     if target is not None:
         scrape[TARGET_JOB] = f"{target.endpoint.host}:{target.endpoint.port}"
     stack = start_stack(start, receiver, scrape, rules)
     stack.wait_until_scraping(rule_names)
-    return stack, Situation(target, pushgateway.url)
+    return stack, Situation(target, pushgateway.url, entity_ids=created)
 
 
 def expect_fires(

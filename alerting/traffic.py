@@ -14,6 +14,7 @@ from load.plan import is_loopback
 
 MAX_REQUESTS = 20_000
 REQUEST_TIMEOUT_SECONDS = 10.0
+CREATE_DEADLINE_SECONDS = 30.0
 
 
 class Traffic:
@@ -68,3 +69,28 @@ class Traffic:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def create_entities(base_url: str, count: int) -> list[int]:
+    """`count` entities created through the target's API, each linked to the two before it
+    (so graph reads traverse real links); their ids, in order. Loopback only."""
+    host = urlsplit(base_url).hostname or ""
+    if not is_loopback(host):
+        raise ValueError(f"alert suites write to loopback targets only, not to {base_url}")
+    ids: list[int] = []
+    deadline = time.monotonic() + CREATE_DEADLINE_SECONDS
+    with requests.Session() as session:
+        while len(ids) < count:
+            body = {"name": f"normal-load-{len(ids)}", "kind": "alert-suite", "links": ids[-2:]}
+            answer = session.post(
+                f"{base_url}/entities", json=body, timeout=REQUEST_TIMEOUT_SECONDS
+            )
+            if answer.status_code == requests.codes.service_unavailable:
+                # a fresh target's first writes may time out on a cold Neo4j: try again
+                if time.monotonic() >= deadline:
+                    answer.raise_for_status()
+                time.sleep(0.2)
+                continue
+            answer.raise_for_status()
+            ids.append(int(answer.json()["id"]))
+    return ids

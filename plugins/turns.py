@@ -3,7 +3,14 @@
 Latency, throughput and chaos measurements take an exclusive turn (the machine's cores
 are theirs) for its call, every other test and every setup and teardown a shared one
 (`fixtures/lifecycle/turns.py`): servers start, seed and stop beside other tests, but
-nothing runs beside a measurement. Without xdist there is one process: nothing to wait for.
+nothing heavy runs beside a measurement. Without xdist there is one process: nothing to
+wait for.
+
+`@pytest.mark.quiet`: a test that only waits on small servers of its own (a Prometheus,
+an Alertmanager, a Pushgateway: an alert on pushed drill results) or runs promtool for a
+moment takes no turn at all, in any phase: it may run beside a measurement (after its
+servers' start, a scrape and a rule evaluation a second). A test whose fixtures start a
+database or a target, or that sends traffic, is not quiet.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ def _turn(item: pytest.Item, *, measuring: bool) -> Iterator[None]:
     """The item's turn for one phase. pytest times the phase with the wait inside it, so
     the wait is kept as a user property (JUnit, Allure) for whoever reads the durations."""
     turns = item.config.stash.get(TURNS, None)
-    if turns is None:
+    if turns is None or item.get_closest_marker("quiet") is not None:
         yield
         return
     exclusive = measuring and item.get_closest_marker("exclusive") is not None

@@ -39,6 +39,7 @@ def _squeeze(promql: str) -> str:
 
 
 @pytest.mark.pr_gate
+@pytest.mark.quiet  # one Prometheus loading rules: beside a measurement under xdist
 def test_prometheus_runs_every_shipped_rule_as_written(
     service_launcher: ServiceLauncher, request: pytest.FixtureRequest
 ) -> None:

@@ -16,9 +16,14 @@ from suites.alerts.conftest import RuleSet
 
 # Three times the longest path to firing in the test profile (scrape + eval + for: 7 s).
 HEALTHY_SECONDS = 21.0
-NORMAL_LOAD_PATHS = [f"/entities/{n}" for n in range(1, 40)] + [
-    f"/graph/{n}/neighbors?depth={1 + n % 3}" for n in range(1, 20)
-]
+ENTITIES = 40  # what the normal load reads, created through the API first
+
+
+def normal_load_paths(ids: list[int]) -> list[str]:
+    """Entity reads of every id and graph reads of half of them, at depths 1 to 3."""
+    return [f"/entities/{n}" for n in ids] + [
+        f"/graph/{n}/neighbors?depth={1 + index % 3}" for index, n in enumerate(ids[::2])
+    ]
 
 
 @pytest.mark.pr_gate
@@ -27,10 +32,13 @@ def test_no_alert_fires_on_a_healthy_target_under_normal_load(
     starter: Any,
     receiver: WebhookReceiver,
 ) -> None:
-    stack, situation = prepare(starter, receiver, {}, test_profile.texts, set(test_profile.rules))
+    stack, situation = prepare(
+        starter, receiver, {}, test_profile.texts, set(test_profile.rules), entities=ENTITIES
+    )
     push_healthy_drill(situation.pushgateway_url)
+    paths = normal_load_paths(situation.entity_ids)
     try:
-        with Traffic(situation.target_url, NORMAL_LOAD_PATHS, 2, HEALTHY_SECONDS + 5) as traffic:
+        with Traffic(situation.target_url, paths, 2, HEALTHY_SECONDS + 5) as traffic:
             expect_silence(stack, HEALTHY_SECONDS)
         assert traffic.sent > HEALTHY_SECONDS, "the normal load did not run"
     finally:

@@ -13,6 +13,7 @@ RULE_FILES = rule_files()
 
 
 @pytest.mark.pr_gate
+@pytest.mark.quiet  # promtool for a moment: beside a measurement under xdist
 @pytest.mark.parametrize("rule_file", RULE_FILES, ids=[path.name for path in RULE_FILES])
 def test_rule_file_passes_promtool_check_and_its_unit_tests(rule_file: Path) -> None:
     check_rules(rule_file)

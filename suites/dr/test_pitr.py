@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -105,41 +105,91 @@ class Restored:
     phases: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A restore that must fail: what it raised (None if it did not) and what it left."""
+
+    target: RecoveryTarget
+    error: RecoveryTargetNotReachedError | None
+    left_behind: list[str]
+
+
+def _beyond_the_archive(history: History) -> RecoveryTarget:
+    """A time after the last archived commit (and already past)."""
+    moment = history.ledger.batches[-1].committed_at + timedelta(milliseconds=500)
+    while datetime.now(UTC) <= moment:
+        time.sleep(0.1)
+    return RecoveryTarget("time", moment.isoformat(sep=" "), True)
+
+
+def _never_committed_xid(history: History) -> RecoveryTarget:
+    return RecoveryTarget("xid", str(history.ledger.batches[-1].xid + 1000), True)
+
+
+REFUSALS: dict[str, Callable[[History], RecoveryTarget]] = {
+    "test_target_beyond_the_archive_fails_with_postgres_error": _beyond_the_archive,
+    "test_xid_never_committed_fails_with_postgres_error": _never_committed_xid,
+}
 RESTORES_AT_ONCE = 2
+
+
+@dataclass
+class Restores:
+    cases: dict[str, Future[Restored]]
+    refusals: dict[str, Future[Refused]]
 
 
 @pytest.fixture(scope="module")
 def restored_cases(
     request: pytest.FixtureRequest, pitr_history: History, native_launcher: ServiceLauncher
-) -> Iterator[dict[str, Future[Restored]]]:
-    """The selected cases' restores, two at a time: a restore waits on its WAL fetches (a
-    process per segment) as much as on the CPU, so two overlap on two cores and the pr_gate
-    spends half the time. Each is its own server in its own directory."""
-    selected = {
-        cast("Case", item.callspec.params["case"]).name
+) -> Iterator[Restores]:
+    """The selected tests' restores (those that must succeed and those that must fail),
+    two at a time: a restore waits on its WAL fetches (a process per segment) as much as on
+    the CPU, so two overlap on two cores and the pr_gate spends half the time. Each is its
+    own server in its own directory; a refused one gets a directory of its own, to show it
+    leaves nothing behind."""
+    selected = [
+        item
         for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and item.originalname == "test_restore_to_target_matches_the_ledger"
-        and item.module is request.module
+        if isinstance(item, pytest.Function) and item.module is request.module
+    ]
+    names = {
+        cast("Case", item.callspec.params["case"]).name
+        for item in selected
+        if item.originalname == "test_restore_to_target_matches_the_ledger"
     }
+    refusals = {item.originalname for item in selected} & set(REFUSALS)
+    primary = pitr_history.primary
 
     def one(case: Case) -> Restored:
         target = case.pick(pitr_history.ledger)
-        result = restore(
-            native_launcher, pitr_history.primary.tool, target, pitr_history.primary.work_root
-        )
+        result = restore(native_launcher, primary.tool, target, primary.work_root)
         try:
             return Restored(target, read_restored(result.endpoint.dsn), dict(result.phases))
         finally:
             result.service.stop()
 
+    def refused(test: str) -> Refused:
+        target = REFUSALS[test](pitr_history)
+        own = primary.work_root / f"refused-{test}"
+        own.mkdir()
+        try:
+            restore(native_launcher, primary.tool, target, own).service.stop()
+        except RecoveryTargetNotReachedError as error:
+            return Refused(target, error, sorted(path.name for path in own.iterdir()))
+        return Refused(target, None, sorted(path.name for path in own.iterdir()))
+
     pool = ThreadPoolExecutor(max_workers=RESTORES_AT_ONCE, thread_name_prefix="pitr-restore")
     try:
-        futures = {case.name: pool.submit(one, case) for case in CASES if case.name in selected}
+        restores = Restores(
+            {case.name: pool.submit(one, case) for case in CASES if case.name in names},
+            {test: pool.submit(refused, test) for test in sorted(refusals)},
+        )
         # All done before the first test: under pytest-xdist restores running on between
         # tests would take CPU from another worker's measurement (plugins/turns.py).
-        wait(futures.values())
-        yield futures
+        pending: list[Future[Any]] = [*restores.cases.values(), *restores.refusals.values()]
+        wait(pending)
+        yield restores
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -158,7 +208,7 @@ def restored_cases(
 def test_restore_to_target_matches_the_ledger(
     case: Case,
     pitr_history: History,
-    restored_cases: dict[str, Future[Restored]],
+    restored_cases: Restores,
     criteria: Criteria,
 ) -> None:
     ledger = pitr_history.ledger
@@ -167,7 +217,7 @@ def test_restore_to_target_matches_the_ledger(
     every_row = ledger.expected_rows(RecoveryTarget("latest"))
     # The target must split the history, or a restore to "latest" would pass unnoticed.
     assert 0 < len(expected) < len(every_row), f"{target.describe()} does not split the history"
-    result = restored_cases[case.name].result()
+    result = restored_cases.cases[case.name].result()
     assert result.target == target
     restored = result.rows
     attach_json(
@@ -193,29 +243,22 @@ def test_restore_to_target_matches_the_ledger(
     assert len(restored) == len(expected)
 
 
+def _check_refused(refused: Refused) -> str:
+    """Postgres's own error, and nothing of the failed restore left behind."""
+    assert refused.error is not None, f"a restore to {refused.target.describe()} did not fail"
+    assert NOT_REACHED in str(refused.error)
+    assert not refused.left_behind, f"a failed restore left files behind: {refused.left_behind}"
+    return str(refused.error)
+
+
 @pytest.mark.pr_gate
-def test_target_beyond_the_archive_fails_with_postgres_error(
-    pitr_history: History, native_launcher: ServiceLauncher
-) -> None:
+def test_target_beyond_the_archive_fails_with_postgres_error(restored_cases: Restores) -> None:
     """A time after the last archived commit: Postgres must refuse, not restore to latest."""
-    last = pitr_history.ledger.batches[-1].committed_at
-    moment = last + timedelta(milliseconds=500)
-    while datetime.now(UTC) <= moment:
-        time.sleep(0.1)
-    target = RecoveryTarget("time", moment.isoformat(sep=" "), True)
-    work_root = pitr_history.primary.work_root
-    before = set(work_root.iterdir())
-    with pytest.raises(RecoveryTargetNotReachedError) as failure:
-        restore(native_launcher, pitr_history.primary.tool, target, work_root)
-    attach_text("beyond the archive", str(failure.value))
-    assert NOT_REACHED in str(failure.value)
-    assert set(work_root.iterdir()) == before, "a failed restore left files behind"
+    refused = restored_cases.refusals["test_target_beyond_the_archive_fails_with_postgres_error"]
+    attach_text("beyond the archive", _check_refused(refused.result()))
 
 
 @pytest.mark.pr_gate
-def test_xid_never_committed_fails_with_postgres_error(
-    pitr_history: History, native_launcher: ServiceLauncher
-) -> None:
-    target = RecoveryTarget("xid", str(pitr_history.ledger.batches[-1].xid + 1000), True)
-    with pytest.raises(RecoveryTargetNotReachedError, match=NOT_REACHED):
-        restore(native_launcher, pitr_history.primary.tool, target, pitr_history.primary.work_root)
+def test_xid_never_committed_fails_with_postgres_error(restored_cases: Restores) -> None:
+    refused = restored_cases.refusals["test_xid_never_committed_fails_with_postgres_error"]
+    attach_text("xid never committed", _check_refused(refused.result()))

@@ -97,7 +97,7 @@ def measure_recovery(
     archive_timeout_seconds: float = PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
 ) -> tuple[RecoveryPoint, RecoveryTime]:
     with archiving_primary(native_launcher, s3, archive_timeout_seconds) as primary:
-        target = api_factory(postgres=primary.endpoint, seed=False)
+        target = api_factory(postgres=primary.endpoint, seed=False, warm=False)  # it only notices
         _probe_entity(primary.endpoint.dsn)
         _padding(primary.endpoint.dsn, megabytes)
         stream = AckStream(primary.endpoint.dsn)  # writing through the base backup, too

@@ -1,0 +1,57 @@
+"""Which pytest-xdist worker runs which tests, under `--dist loadfile`.
+
+As with xdist's own `loadfile`, a file's tests stay together on one worker (its module
+fixtures start once). On top of it, files that need the same expensive servers form one
+unit (`UNITS`), so that one worker starts them once and the other is not made to:
+
+- `measurements`: the chaos experiments and the load runs. They take exclusive turns
+  (plugins/turns.py) and start their stacks (their own databases and targets); on one
+  worker, the other worker does everything else while these stacks start.
+- `session-databases`: the end-to-end alert tests and the RPO/RTO test, which start
+  targets of their own on the session's Postgres, Neo4j and Redis (without seeding them).
+
+xdist hands out the biggest units first, then one unit at a time to whichever worker runs
+low; files not named here are units of their own. Quiet tests go last (below).
+"""
+
+from __future__ import annotations
+
+import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
+
+UNITS = {
+    "suites/chaos/test_experiments.py": "measurements",
+    "suites/load/test_p95_under_load.py": "measurements",
+    "suites/load/test_capacity.py": "measurements",
+    "suites/alerts/test_firing.py": "session-databases",
+    "suites/alerts/test_no_false_alarms.py": "session-databases",
+    "suites/dr/test_recovery.py": "session-databases",
+}
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit a test belongs to: its file's, or the named unit of its file."""
+    path = nodeid.split("::", 1)[0]
+    return UNITS.get(path, path)
+
+
+class UnitScheduling(LoadFileScheduling):  # type: ignore[misc]  # xdist has no types
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> UnitScheduling | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return UnitScheduling(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, `quiet` tests last (each worker sorts the same way): within its
+    unit a quiet test then runs after the ones that start servers, i.e. when it is likely
+    to be what this worker does while the other one measures (plugins/turns.py)."""
+    if hasattr(config, "workerinput"):
+        items[:] = sorted(items, key=lambda item: item.get_closest_marker("quiet") is not None)

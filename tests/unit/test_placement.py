@@ -1,0 +1,67 @@
+"""Under pytest-xdist: which tests share a worker, and a quiet test runs beside a measurement
+(plugins/placement.py, plugins/turns.py; that a shared one does not: tests/unit/test_turns.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugins.placement import unit_of
+
+
+def test_files_that_start_the_same_servers_are_one_unit_and_others_their_own() -> None:
+    chaos = unit_of("suites/chaos/test_experiments.py::test_hypothesis_holds_under_the_fault[x]")
+    load = unit_of("suites/load/test_p95_under_load.py::test_p95[mixed]")
+    assert chaos == load == "measurements"
+    assert unit_of("suites/alerts/test_firing.py::t[ServiceDown]") == unit_of(
+        "suites/dr/test_recovery.py::test_rpo_and_rto_after_losing_the_primary"
+    )
+    assert unit_of("suites/dr/test_pitr.py::test_x[a]") == "suites/dr/test_pitr.py"
+
+
+CONFTEST = """
+pytest_plugins = ["plugins.turns", "plugins.placement"]
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "exclusive: alone")
+    config.addinivalue_line("markers", "quiet: beside anything")
+"""
+MEASURING = """
+import time, pathlib, pytest
+SHARED = pathlib.Path({shared!r})
+
+@pytest.mark.exclusive
+def test_measures():
+    (SHARED / "started").touch()
+    deadline = time.monotonic() + 10
+    while not (SHARED / "quiet-ran").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (SHARED / "seen" if (SHARED / "quiet-ran").exists() else SHARED / "not-seen").touch()
+
+"""
+BESIDE = """
+import time, pathlib, pytest
+SHARED = pathlib.Path({shared!r})
+
+@pytest.mark.quiet
+def test_waits_on_small_servers():
+    deadline = time.monotonic() + 10
+    while not (SHARED / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (SHARED / "quiet-ran").touch()
+"""
+
+
+def test_a_quiet_test_runs_beside_a_measurement(
+    pytester: pytest.Pytester,
+) -> None:
+    shared = pytester.path / "shared"
+    shared.mkdir()
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        test_a=MEASURING.format(shared=str(shared)), test_b=BESIDE.format(shared=str(shared))
+    )
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)
+    assert (shared / "seen").exists(), "the quiet test did not run during the measurement"

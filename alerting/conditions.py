@@ -52,6 +52,7 @@ class Condition:
     remove: Action | None = None
     detection_seconds: float = 0.0
     window_seconds: float = 0.0  # how far back the expression looks (for resolution)
+    warm: bool = True  # warm the target up first (False: nothing reads it before its end)
 
 
 def push(gateway: str, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
@@ -105,6 +106,7 @@ CONDITIONS: Mapping[str, Condition] = {
     "ServiceDown": Condition(
         faults={},
         induce=_kill_target,
+        warm=False,
         labels={"job": "intelgraph-api", "severity": "page"},
     ),
     "RPOViolated": Condition(

@@ -54,6 +54,7 @@ def prepare(
     rule_names: set[str],
     *,
     entities: int = 0,
+    warm: bool = True,
 ) -> tuple[AlertStack, Situation]:
     """A fresh Pushgateway, a target with `faults` (none when `faults` is None), and the
     stack scraping both, evaluating `rules` (file name -> YAML), ready.
@@ -61,10 +62,11 @@ def prepare(
     The target takes the databases as they are, unseeded: an induced condition needs the
     target's metrics, not its data. A test that reads entities has `entities` of them
     created through the API (`Situation.entity_ids`) before Prometheus first scrapes, so
-    a cold target's first slow writes stay out of the rates the rules read."""
+    a cold target's first slow writes stay out of the rates the rules read. `warm=False`:
+    no warm-up (a target that is only killed)."""
     pushgateway = start("pushgateway").endpoint
     scrape = {PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}"}
-    target = None if faults is None else start("api", faults=dict(faults), seed=False)
+    target = None if faults is None else start("api", faults=dict(faults), seed=False, warm=warm)
     created = [] if target is None else create_entities(target.endpoint.url, entities)
     if target is not None:
         scrape[TARGET_JOB] = f"{target.endpoint.host}:{target.endpoint.port}"

@@ -62,7 +62,9 @@ def measure(start: Starter, rule_name: str, texts: dict[str, str]) -> Measured:
     rule = rules_from_texts(texts)[rule_name]
     condition = CONDITIONS[rule_name]
     with WebhookReceiver() as receiver:
-        stack, situation = prepare(start, receiver, condition.faults, texts, {rule_name})
+        stack, situation = prepare(
+            start, receiver, condition.faults, texts, {rule_name}, warm=condition.warm
+        )
         try:
             return expect_fires(stack, rule, condition, situation)
         finally:

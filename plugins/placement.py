@@ -36,6 +36,12 @@ def unit_of(nodeid: str) -> str:
     return UNITS.get(path, path)
 
 
+# Run before the rest of their unit: the load runs, then the chaos experiments, so that the
+# chaos stack starts between the two measurements, beside the other worker's tests (the
+# load's target starts first, beside them too), not after both.
+FIRST = ("suites/load/test_p95_under_load.py", "suites/load/test_capacity.py")
+
+
 class UnitScheduling(LoadFileScheduling):  # type: ignore[misc]  # xdist has no types
     def _split_scope(self, nodeid: str) -> str:
         return unit_of(nodeid)
@@ -50,8 +56,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> UnitSch
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker, `quiet` tests last (each worker sorts the same way): within its
-    unit a quiet test then runs after the ones that start servers, i.e. when it is likely
-    to be what this worker does while the other one measures (plugins/turns.py)."""
+    """On an xdist worker (each sorts the same way): the `FIRST` files first, `quiet` tests
+    last. Within its unit a quiet test then runs after the ones that start servers, i.e.
+    when it is likely to be what this worker does while the other one measures."""
     if hasattr(config, "workerinput"):
-        items[:] = sorted(items, key=lambda item: item.get_closest_marker("quiet") is not None)
+        items[:] = sorted(items, key=_order)
+
+
+def _order(item: pytest.Item) -> tuple[bool, bool]:
+    quiet = item.get_closest_marker("quiet") is not None
+    return quiet, item.nodeid.split("::", 1)[0] not in FIRST

@@ -34,7 +34,9 @@ def test_rule_fires_end_to_end_within_its_bound(
     rule = test_profile.rules[alert_rule_name]
     condition = CONDITIONS.get(rule.name)
     assert condition is not None, f"{rule.name} has no way to induce it in alerting/conditions.py"
-    stack, situation = prepare(starter, receiver, condition.faults, test_profile.texts, {rule.name})
+    stack, situation = prepare(
+        starter, receiver, condition.faults, test_profile.texts, {rule.name}, warm=condition.warm
+    )
     try:
         fired = expect_fires(stack, rule, condition, situation)
         measured = [fired]

@@ -91,6 +91,20 @@ def load_rules(paths: Iterable[Path]) -> dict[str, AlertRule]:
     return rules
 
 
+@dataclass(frozen=True)
+class RuleSet:
+    """Rule files as Prometheus loads them and the rules they hold."""
+
+    texts: dict[str, str]  # file name -> YAML
+    rules: dict[str, AlertRule]  # rule name -> rule
+
+
+def shortened_rule_set() -> RuleSet:
+    """Every shipped rule file with the test profile's short `for:` and windows."""
+    texts = shortened_rule_files()
+    return RuleSet(texts, rules_from_texts(texts))
+
+
 def shortened_rule_files(directory: Path = RULES_DIR) -> dict[str, str]:
     """File name -> the test profile's text, for every shipped rule file."""
     return {path.name: shorten_for_tests(path.read_text()) for path in rule_files(directory)}

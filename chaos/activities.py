@@ -26,7 +26,7 @@ from chaos.clock import skewed
 from chaos.context import RunState, current, forget, require, state_of
 from chaos.disk import accepts_connections, amcheck, disk_faults
 from chaos.errors import ExperimentError, FaultRefusedError, FaultSpecError, HypothesisFailedError
-from chaos.ledger import Writer, require_no_write_lost
+from chaos.ledger import Writer, check_ledger
 from chaos.netns import Namespace, partitioned
 from chaos.network import ToxicSpec, proxy_disabled, toxic_fault
 from chaos.probes import healthz, wait_for
@@ -435,6 +435,7 @@ def expect_recovery(
     config = configuration or {}
     state = state_of(config)
     api, bound = require(config, "api_url"), _bound(config)
+    state.measures["recovery_bound_seconds"] = float(within_seconds)
     origin = state.since(from_mark)
     window = origin
     last = "no window judged"
@@ -596,8 +597,11 @@ def expect_no_write_lost(configuration: Configuration | None = None) -> dict[str
         stop_writer(config)
     if state.ledger is None:
         raise ExperimentError("expect_no_write_lost: no writer ran (start_writer comes first)")
-    check = require_no_write_lost(require(config, "api_url"), state.ledger)
+    check = check_ledger(require(config, "api_url"), state.ledger)
     state.measures["writes"] = check.counts
+    state.measures["writes_not_kept"] = len(check.lost) + len(check.changed) + len(check.duplicated)
+    if not check.ok:
+        raise HypothesisFailedError(check.describe())
     return {"writes": check.counts, "result": check.describe()}
 
 

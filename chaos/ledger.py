@@ -27,8 +27,6 @@ from typing import Literal
 
 import requests
 
-from chaos.errors import HypothesisFailedError
-
 Outcome = Literal["acknowledged", "failed", "unknown"]
 REQUEST_TIMEOUT_SECONDS = 5.0
 MAX_WRITES = 5_000
@@ -206,11 +204,3 @@ def _read_back(session: requests.Session, base_url: str, write: Write) -> str | 
     if body.get("name") != write.name or body.get("kind") != write.kind:
         return f"read back as {body.get('name')!r}/{body.get('kind')!r}"
     return None
-
-
-def require_no_write_lost(base_url: str, ledger: Ledger) -> LedgerCheck:
-    """`HypothesisFailedError` naming every lost, changed or duplicated write."""
-    check = check_ledger(base_url, ledger)
-    if not check.ok:
-        raise HypothesisFailedError(check.describe())
-    return check

@@ -35,3 +35,7 @@ class RpoViolatedError(AssertionError):
 
 class RtoViolatedError(AssertionError):
     """The measured recovery time exceeds the bound."""
+
+
+class RecoveryTimedOutError(HarnessError):
+    """Losing the primary was not noticed, or the restored target did not answer, in time."""

@@ -16,10 +16,10 @@ import pytest
 
 from alerting.conditions import CONDITIONS
 from alerting.e2e import Measured, expect_fires, expect_resolves, prepare, table
+from alerting.rules import RuleSet
 from alerting.webhook import WebhookReceiver
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
-from suites.alerts.conftest import RuleSet
 
 
 @pytest.mark.pr_gate

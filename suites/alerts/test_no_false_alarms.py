@@ -9,10 +9,10 @@ import pytest
 
 from alerting.conditions import push_healthy_drill
 from alerting.e2e import expect_silence, prepare
+from alerting.rules import RuleSet
 from alerting.traffic import Traffic
 from alerting.webhook import WebhookReceiver
 from plugins.evidence import attach_json
-from suites.alerts.conftest import RuleSet
 
 # Three times the longest path to firing in the test profile (scrape + eval + for: 7 s).
 HEALTHY_SECONDS = 21.0

@@ -36,7 +36,7 @@ def run_case(
     outcome = experiments.run(experiment, configuration, context, variant)
     keep(outcome)
     attach_json(f"Chaos Toolkit journal: {outcome.label}", outcome.journal)
-    _record(criteria, outcome)
+    record_outcome(criteria, outcome)
     summary = _summary(outcome)
     attach_text("hypothesis", summary)
     print(summary)  # in the test's captured output, and on the terminal with -s
@@ -135,7 +135,7 @@ def _summary(outcome: Outcome) -> str:
     return "\n".join([*parts, f"hypothesis {verdict}"])
 
 
-def _record(criteria: Criteria, outcome: Outcome) -> None:
+def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
     measures = outcome.measures
     during = measures.get("during", {})
     criteria.record(
@@ -150,3 +150,25 @@ def _record(criteria: Criteria, outcome: Outcome) -> None:
         time_to_recover_s=measures.get("time_to_recover_seconds"),
         failures=outcome.failures,
     )
+    # What the hypothesis claims besides the success rate, each with its own bound: back
+    # to steady state within the experiment's recovery bound, every acknowledged write kept.
+    if "recovery_bound_seconds" in measures:
+        recovered = measures.get("time_to_recover_seconds")
+        criteria.record(
+            criterion="chaos_time_to_recover",
+            scope=outcome.label,
+            bound=measures["recovery_bound_seconds"],
+            unit="s",
+            measured=recovered,
+            verdict="pass" if recovered is not None else "fail",
+        )
+    if "writes_not_kept" in measures:
+        criteria.record(
+            criterion="chaos_writes_lost",
+            scope=outcome.label,
+            bound=0,
+            unit="writes",
+            measured=measures["writes_not_kept"],
+            verdict="pass" if measures["writes_not_kept"] == 0 else "fail",
+            writes=measures.get("writes"),
+        )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dr.archive import switch_and_wait_archived
+from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
 from dr.primary import archiving_primary
 from dr.restore import restore
 from dr.stores import (
@@ -26,7 +27,6 @@ from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
 from plugins.evidence import attach_text
-from suites.dr.conftest import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
 from sut.seed import seed
 
 # The monthly drill's (four Neo4j starts, about 70 s): `make test` keeps to the PR gate's

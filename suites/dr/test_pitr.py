@@ -1,10 +1,11 @@
 """Point-in-time restore is exact: every row committed at or before the target, none after.
 
-One randomized commit history (suites/dr/conftest.py) is restored into a fresh Postgres at
-targets of every kind — time (between batches, inside one, on an exact commit boundary),
-xid, lsn (an exact commit record), name (restore point) and immediate — with
-recovery_target_inclusive on and off, and each restored table is compared with the
-writer's ledger. A target beyond the archive must end in Postgres's own error.
+One randomized commit history (`dr/history.py`, the `pitr_history` fixture of
+`plugins/dr.py`) is restored into a fresh Postgres at targets of every kind — time
+(between batches, inside one, on an exact commit boundary), xid, lsn (an exact commit
+record), name (restore point) and immediate — with recovery_target_inclusive on and off,
+and each restored table is compared with the writer's ledger. A target beyond the archive
+must end in Postgres's own error.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from typing import Any, cast
 import pytest
 
 from dr.errors import RecoveryTargetNotReachedError
+from dr.history import RESTORE_POINT, History
 from dr.ledger import Ledger, check_restore, read_restored
 from dr.restore import NOT_REACHED, restore
 from dr.targets import RecoveryTarget, format_lsn
 from fixtures.launcher import ServiceLauncher
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
-from suites.dr.conftest import History
 
 pytestmark = pytest.mark.destructive
 # The PR gate (and `make test`) restores to the targets where inclusive and exclusive
@@ -91,8 +92,8 @@ CASES = [
     Case("xid-exclusive", _xid(False)),
     Case("lsn-of-commit-inclusive", _lsn(True)),
     Case("lsn-of-commit-exclusive", _lsn(False)),
-    Case("name-inclusive", lambda _: RecoveryTarget("name", "before-tail", True)),
-    Case("name-exclusive", lambda _: RecoveryTarget("name", "before-tail", False)),
+    Case("name-inclusive", lambda _: RecoveryTarget("name", RESTORE_POINT, True)),
+    Case("name-exclusive", lambda _: RecoveryTarget("name", RESTORE_POINT, False)),
     Case("immediate-inclusive", lambda _: RecoveryTarget("immediate", "", True)),
     Case("immediate-exclusive", lambda _: RecoveryTarget("immediate", "", False)),
 ]

@@ -1,4 +1,4 @@
-"""Recovery point and recovery time, measured after losing the primary.
+"""Recovery point and recovery time, measured after losing the primary (`dr/recovery.py`).
 
 A reference target runs on an archiving primary while a writer commits a row every 50 ms
 and logs each acknowledgement. At a random moment the primary is destroyed (SIGKILL, data
@@ -14,133 +14,35 @@ shown against `archive_timeout`). RTO = failure -> healthy target, by phase
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-import requests
 
-from dr.loss import (
-    AckStream,
-    RecoveryPoint,
-    RecoveryTime,
-    destroy_primary,
-    publish_recovery,
-    recovery_point,
-    require_rpo,
-    require_rto,
-)
-from dr.primary import archiving_primary
+from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
+from dr.loss import RecoveryPoint, RecoveryTime, publish_recovery, require_rpo, require_rto
+from dr.recovery import measure_recovery
 from dr.report import plot_rto, rto_table
-from dr.restore import restore
-from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.s3 import S3Endpoint
 from plugins.criteria import Criteria
 from plugins.evidence import attach_file, attach_json, attach_text
 from plugins.settings import HarnessContext
-from suites.dr.conftest import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.destructive
 
-PROBE_ENTITY = 900_001  # far above any seeded id: never in the shared cache
-DETECT_DEADLINE_SECONDS = 30.0
-HEALTHY_DEADLINE_SECONDS = 120.0
 
-
-def _padding(dsn: str, megabytes: int) -> None:
-    """About `megabytes` of table data (1 KB rows), so restores move a known size."""
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute("CREATE TABLE dr_padding (id int PRIMARY KEY, payload text)")
-        connection.execute(
-            "INSERT INTO dr_padding SELECT g, repeat(md5(g::text), 32) "
-            "FROM generate_series(1, %s) g",
-            (megabytes * 1000,),
-        )
-
-
-def _probe_entity(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(
-            "INSERT INTO entities (id, name, kind) VALUES (%s, 'dr-probe', 'probe')",
-            (PROBE_ENTITY,),
-        )
-
-
-def _wait(condition: Callable[[], bool], deadline_seconds: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > deadline_seconds:
-            pytest.fail(f"{what} not within {deadline_seconds:g} s", pytrace=False)
-        time.sleep(0.1)
-    return time.monotonic() - started
-
-
-def _status(url: str) -> int:
-    try:
-        return requests.get(url, timeout=2).status_code
-    except requests.RequestException:
-        return 0
-
-
-def measure_recovery(
+def _measured(
     native_launcher: ServiceLauncher,
     s3: S3Endpoint,
     api_factory: Callable[..., Any],
-    *,
-    megabytes: int,
-    write_seconds: float,
-    archive_timeout_seconds: float = PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
+    **arguments: Any,
 ) -> tuple[RecoveryPoint, RecoveryTime]:
-    with archiving_primary(native_launcher, s3, archive_timeout_seconds) as primary:
-        target = api_factory(postgres=primary.endpoint, seed=False, warm=False)  # it only notices
-        _probe_entity(primary.endpoint.dsn)
-        _padding(primary.endpoint.dsn, megabytes)
-        stream = AckStream(primary.endpoint.dsn)  # writing through the base backup, too
-        primary.tool.backup(primary.endpoint, "before-failure")
-        time.sleep(write_seconds)
-        failed_at = time.monotonic()
-        destroy_primary(primary)
-        acks = list(stream.acks)
-        stream.stop()
-        recovery = RecoveryTime()
-        health = f"{target.endpoint.url}/healthz"
-        recovery.phases["detect"] = _wait(
-            lambda: _status(health) == 503, DETECT_DEADLINE_SECONDS, "the target reporting 503"
-        )
-        target.stop()
-        restored = restore(
-            native_launcher, primary.tool, RecoveryTarget("latest"), primary.work_root
-        )
-        try:
-            recovery.phases["fetch_backup"] = restored.phases.get("fetch_backup", 0.0)
-            recovery.phases["start_replay_promote"] = (
-                time.monotonic() - failed_at - sum(recovery.phases.values())
-            )
-            point = recovery_point(acks, restored.endpoint.dsn, archive_timeout_seconds)
-            started = time.monotonic()
-            again = api_factory(postgres=restored.endpoint, seed=False)
-            entity = f"{again.endpoint.url}/entities/{PROBE_ENTITY}"
-            _wait(lambda: _status(entity) == 200, HEALTHY_DEADLINE_SECONDS, "the restored target")
-            recovery.phases["target_start_and_warm"] = time.monotonic() - started
-            again.stop()  # before its database: Postgres waits for connected clients
-        finally:
-            restored.service.stop()
-        attach_json(
-            "recovery",
-            {
-                "database_megabytes": megabytes,
-                "rpo": point.describe(),
-                "rto": recovery.describe(),
-                "postgres_phases_seconds": restored.phases,
-                "wal_segments_restored": restored.wal_segments_restored,
-            },
-        )
-        return point, recovery
+    recovered = measure_recovery(native_launcher, s3, api_factory, **arguments)
+    attach_json("recovery", recovered.evidence)
+    return recovered.point, recovered.time
 
 
 @pytest.mark.pr_gate
@@ -154,7 +56,7 @@ def test_rpo_and_rto_after_losing_the_primary(
 ) -> None:
     slo = harness_context.profile.slo
     write_seconds = random.uniform(6.0, 12.0)  # noqa: S311 - a random moment, not security
-    point, recovery = measure_recovery(
+    point, recovery = _measured(
         native_launcher, s3, api_factory, megabytes=5, write_seconds=write_seconds
     )
     attach_text("RPO", point.describe())
@@ -195,7 +97,7 @@ def test_rto_by_database_size(
     slo = harness_context.profile.slo
     rows: list[tuple[int, RecoveryTime]] = []
     for megabytes in DRILL_SIZES_MB:
-        point, recovery = measure_recovery(
+        point, recovery = _measured(
             native_launcher,
             s3,
             api_factory,

@@ -1,4 +1,4 @@
-"""Each DR check catches its fault, on real servers (the fixtures of suites/dr):
+"""Each DR check catches its fault, on real servers (the DR fixtures of plugins/dr.py):
 
 - a WAL segment deleted from the bucket: the restore fails, or the diff shows the gap;
   it never passes silently;
@@ -19,22 +19,16 @@ import pytest
 
 from dr.archive import check_archive_reachable
 from dr.errors import DrInputError, PitrMismatchError, RestoreFailedError, RpoViolatedError
+from dr.history import History
 from dr.ledger import check_restore, read_restored
 from dr.loss import require_rpo
+from dr.recovery import measure_recovery
 from dr.restore import restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
-from suites.dr import conftest as dr_fixtures
-from suites.dr.conftest import History
-from suites.dr.test_recovery import measure_recovery
 
 pytestmark = pytest.mark.integration
-
-# The DR suites' own fixtures: a module-scoped archiving primary with a recorded history.
-native_launcher = dr_fixtures.native_launcher
-dr_seed = dr_fixtures.dr_seed
-pitr_history = dr_fixtures.pitr_history
 
 
 def _between(history: History, index: int) -> RecoveryTarget:
@@ -98,14 +92,14 @@ def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
     native_launcher: ServiceLauncher, s3: S3Endpoint, api_factory: Callable[..., Any]
 ) -> None:
     """Production's 60 s archive_timeout against a 3 s bound: 8 s of writes are lost."""
-    point, _ = measure_recovery(
+    point = measure_recovery(
         native_launcher,
         s3,
         api_factory,
         megabytes=1,
         write_seconds=8.0,
         archive_timeout_seconds=60.0,
-    )
+    ).point
     with pytest.raises(RpoViolatedError, match=r"^RPO \d+\.\d\d s with archive_timeout 60 s"):
         require_rpo(point, 3.0)
     assert point.seconds > 3.0

@@ -108,48 +108,6 @@ def test_4_percent_slow_graph_queries_pass_through_a_profile(
     assert server_p95 < 0.5, "the server's own P95 is far below the bound"
 
 
-def test_the_drill_fails_a_10_percent_slow_target_naming_the_criterion_and_its_value(
-    api_factory: Callable[..., Any], prometheus_factory: Callable[..., Any], tmp_path: Path
-) -> None:
-    """The README's drill (`python -m drill --quick --suite load`) against a target whose
-    graph queries are 10 % at 2 s, through a profile: it exits non-zero, its table and
-    `summary.json` name `p95_latency` of graph_query as failed with the measured P95, and
-    the failing test says client P95 > bound beside the server's view."""
-    target, prometheus_url = faulted_target(api_factory, prometheus_factory, slow_graph(0.10))
-    profile = tmp_path / "slowed.toml"
-    profile.write_text(
-        '[target]\nname = "slowed-reference-target"\n'
-        f'[services.api]\nurl = "{target.url}"\n'
-        f'[services.prometheus]\nurl = "{prometheus_url}"\n'
-    )
-    reports = tmp_path / "reports"
-    run = subprocess.run(
-        [sys.executable, "-m", "drill", "--quick", "--suite", "load", "--target", str(profile)],
-        cwd=ROOT,
-        env={**os.environ, "RELIABILITY_REPORTS_DIR": str(reports)},
-        capture_output=True,
-        text=True,
-        timeout=DRILL_DEADLINE_SECONDS,
-        check=False,
-    )
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
-    assert re.search(r"P95 \d+\.\d\d s > bound 1\.50 s", output), output
-    assert "server's view (Prometheus)" in output, "the server's view is beside the client's"
-    assert "Traceback" not in output
-    summary = json.loads((reports / "summary.json").read_text())
-    assert summary["verdict"] == "fail"
-    rows = {(row["criterion"], row["scope"]): row for row in summary["criteria"]}
-    graph = rows[("p95_latency", "graph_query")]
-    assert graph["verdict"] == "fail", graph
-    assert graph["measured"] > graph["bound"] == 1.5, graph
-    assert rows[("p95_latency", "entity_query")]["verdict"] == "pass", "only the slowed route"
-    table = (reports / "summary.md").read_text()
-    assert re.search(r"\| p95_latency \| graph_query \| 1\.5 s \| \d+\.\d+ s.*\| fail", table), (
-        table
-    )
-
-
 def test_server_errors_fail_the_error_rate_gate_naming_value_and_bound(
     api_factory: Callable[..., Any], prometheus_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -191,3 +149,45 @@ def test_without_a_prometheus_the_gates_still_run_and_the_cross_check_says_it_is
     assert run.returncode == pytest.ExitCode.OK, output
     assert "1 passed" in output, output
     assert "CrossCheckSkippedWarning: cross-check skipped" in output, output
+
+
+def test_the_drill_fails_a_10_percent_slow_target_naming_the_criterion_and_its_value(
+    api_factory: Callable[..., Any], prometheus_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The README's drill (`python -m drill --quick --suite load`) against a target whose
+    graph queries are 10 % at 2 s, through a profile: it exits non-zero, its table and
+    `summary.json` name `p95_latency` of graph_query as failed with the measured P95, and
+    the failing test says client P95 > bound beside the server's view."""
+    target, prometheus_url = faulted_target(api_factory, prometheus_factory, slow_graph(0.10))
+    profile = tmp_path / "slowed.toml"
+    profile.write_text(
+        '[target]\nname = "slowed-reference-target"\n'
+        f'[services.api]\nurl = "{target.url}"\n'
+        f'[services.prometheus]\nurl = "{prometheus_url}"\n'
+    )
+    reports = tmp_path / "reports"
+    run = subprocess.run(
+        [sys.executable, "-m", "drill", "--quick", "--suite", "load", "--target", str(profile)],
+        cwd=ROOT,
+        env={**os.environ, "RELIABILITY_REPORTS_DIR": str(reports)},
+        capture_output=True,
+        text=True,
+        timeout=DRILL_DEADLINE_SECONDS,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert re.search(r"P95 \d+\.\d\d s > bound 1\.50 s", output), output
+    assert "server's view (Prometheus)" in output, "the server's view is beside the client's"
+    assert "Traceback" not in output
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["verdict"] == "fail"
+    rows = {(row["criterion"], row["scope"]): row for row in summary["criteria"]}
+    graph = rows[("p95_latency", "graph_query")]
+    assert graph["verdict"] == "fail", graph
+    assert graph["measured"] > graph["bound"] == 1.5, graph
+    assert rows[("p95_latency", "entity_query")]["verdict"] == "pass", "only the slowed route"
+    table = (reports / "summary.md").read_text()
+    assert re.search(r"\| p95_latency \| graph_query \| 1\.5 s \| \d+\.\d+ s.*\| fail", table), (
+        table
+    )

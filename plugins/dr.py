@@ -1,0 +1,64 @@
+"""Fixtures of the DR checks (a pytest plugin): a launcher that can restore, the history's
+seed, and an archiving primary with a recorded commit history (`dr.history`).
+
+Restores start a Postgres on a restored data directory, which only the native backend can
+do; on another backend (or a file profile, where the harness must not restore into the
+source) the tests that need it are skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from dr.history import (
+    PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
+    SEED_VARIABLE,
+    History,
+    ledger_summary,
+    record_history,
+)
+from dr.primary import archiving_primary
+from fixtures.backend import Backend
+from fixtures.launcher import ServiceLauncher
+from fixtures.providers.s3 import S3Endpoint
+from plugins.evidence import attach_json
+from plugins.settings import HarnessContext
+
+
+@pytest.fixture(scope="session")
+def native_launcher(service_launcher: ServiceLauncher) -> ServiceLauncher:
+    """The launcher, if it can start a Postgres on a restored data directory."""
+    if service_launcher.backend is not Backend.NATIVE:
+        pytest.skip(
+            f"DR restores start Postgres on a restored data directory: needs the native "
+            f"backend (this run: {service_launcher.backend.value}; use --backend native)"
+        )
+    return service_launcher
+
+
+@pytest.fixture(scope="module")
+def dr_seed(harness_context: HarnessContext) -> int:
+    """The seed of the randomized commit history (--dr-seed / RELIABILITY_DR_SEED replay one)."""
+    configured = harness_context.dr_seed
+    seed = configured if configured is not None else random.SystemRandom().randrange(2**32)
+    print(f"DR commit history seed: {seed} (replay with {SEED_VARIABLE}={seed})")
+    return seed
+
+
+@pytest.fixture(scope="module")
+def pitr_history(
+    native_launcher: ServiceLauncher, s3: S3Endpoint, dr_seed: int
+) -> Iterator[History]:
+    """An archiving primary (autovacuum off) with the recorded history on it."""
+    with archiving_primary(
+        native_launcher,
+        s3,
+        PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
+        extra_settings={"autovacuum": "off"},
+    ) as primary:
+        history = record_history(primary, dr_seed)
+        attach_json("ledger", ledger_summary(history.ledger, dr_seed))
+        yield history

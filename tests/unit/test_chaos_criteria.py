@@ -1,0 +1,51 @@
+"""A chaos outcome becomes criterion rows: the success ratio under fault, the time back to
+steady state against the experiment's recovery bound, and the writes not kept against 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaos.experiments import Experiment, Outcome
+from plugins.criteria import Criteria, CriterionRow
+from suites.chaos.cases import record_outcome
+
+KILL = Experiment("api-kill", Path("api-kill.json"), "API killed", "kill", True, ("",))
+
+
+def rows_of(measures: dict[str, object], failures: list[str]) -> dict[str, CriterionRow]:
+    sink: list[CriterionRow] = []
+    record_outcome(Criteria("t", sink), Outcome(KILL, "", {}, failures, dict(measures)))
+    return {row.criterion: row for row in sink}
+
+
+def test_an_experiment_without_an_under_fault_window_still_shows_what_it_measured() -> None:
+    rows = rows_of(
+        {
+            "recovery_bound_seconds": 60.0,
+            "time_to_recover_seconds": 4.5,
+            "writes": {"acknowledged": 120, "failed": 3},
+            "writes_not_kept": 0,
+        },
+        [],
+    )
+    assert rows["chaos_hypothesis"].measured is None  # no window under the fault
+    recovered = rows["chaos_time_to_recover"]
+    assert (recovered.measured, recovered.bound, recovered.verdict) == (4.5, 60.0, "pass")
+    lost = rows["chaos_writes_lost"]
+    assert (lost.measured, lost.bound, lost.verdict) == (0, 0, "pass")
+
+
+def test_no_recovery_within_the_bound_and_a_lost_write_are_failures() -> None:
+    rows = rows_of(
+        {"recovery_bound_seconds": 60.0, "writes_not_kept": 1},
+        ["not back to steady state within 60 s", "1 lost"],
+    )
+    assert rows["chaos_time_to_recover"].verdict == "fail"
+    assert rows["chaos_time_to_recover"].measured is None
+    assert (rows["chaos_writes_lost"].measured, rows["chaos_writes_lost"].verdict) == (1, "fail")
+    assert rows["chaos_hypothesis"].verdict == "fail"
+
+
+def test_an_experiment_that_neither_recovers_nor_writes_gets_only_its_hypothesis_row() -> None:
+    during = {"success_ratio": 0.99, "success_interval": [0.98, 1.0]}
+    assert set(rows_of({"during": during}, [])) == {"chaos_hypothesis"}

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import requests
+
 from alerting.bounds import fire_bound, resolve_bound
 from alerting.conditions import Condition, Situation
 from alerting.errors import FalseAlarmError
@@ -143,11 +145,37 @@ def _silence(stack: AlertStack, seconds: float) -> None:
         if active or received:
             raise FalseAlarmError(
                 f"false alarm on a healthy target: {', '.join(sorted(set(active + received)))} "
-                f"within {seconds:g} s of normal load"
+                f"within {seconds:g} s of normal load; {_answers(stack)}"
             )
         if time.monotonic() >= deadline:
             return
         time.sleep(POLL_SECONDS)
+
+
+def _answers(stack: AlertStack) -> str:
+    """What the target answered over the last 30 s, by route and status (from Prometheus):
+    whether a false alarm is the rule's or a target that really failed."""
+    query = (
+        f'sum by (route, status) (increase(http_requests_total{{job="{TARGET_JOB}", '
+        f'route!="/metrics"}}[30s]))'
+    )
+    try:
+        answer = requests.get(
+            f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
+        )
+        answer.raise_for_status()
+        samples = answer.json()["data"]["result"]
+    except (requests.RequestException, ValueError, KeyError) as error:
+        return f"the target's answers are unknown ({type(error).__name__})"
+    counts = sorted(
+        (f"{s['metric'].get('route')} {s['metric'].get('status')}", float(s["value"][1]))
+        for s in samples
+    )
+    if not counts:
+        return "Prometheus has no answers of the target in the last 30 s"
+    return "the target answered in the last 30 s: " + ", ".join(
+        f"{name} x{count:.0f}" for name, count in counts
+    )
 
 
 def _check_times(name: str, alert: Mapping[str, Any], *, resolved: bool) -> None:

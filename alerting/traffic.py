@@ -18,15 +18,22 @@ CREATE_DEADLINE_SECONDS = 30.0
 
 
 class Traffic:
-    """`concurrency` threads cycling through `paths` until `stop()`, the deadline or the cap."""
+    """`concurrency` threads cycling through `paths` until `stop()`, the deadline or the cap,
+    each pausing `pause_seconds` after every answer (0: as fast as the target answers)."""
 
     def __init__(
-        self, base_url: str, paths: Sequence[str], concurrency: int, deadline_seconds: float
+        self,
+        base_url: str,
+        paths: Sequence[str],
+        concurrency: int,
+        deadline_seconds: float,
+        pause_seconds: float = 0.0,
     ) -> None:
         host = urlsplit(base_url).hostname or ""
         if not is_loopback(host):
             raise ValueError(f"alert suites send traffic to loopback only, not to {base_url}")
         self.base_url = base_url
+        self._pause = pause_seconds
         self._paths = itertools.cycle(paths)
         self._lock = threading.Lock()
         self._sent = 0
@@ -58,6 +65,8 @@ class Traffic:
                     session.get(f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS)
                 except requests.RequestException:
                     time.sleep(0.05)  # a dead target: do not spin
+                if self._pause:
+                    self._stop.wait(self._pause)
 
     def stop(self) -> None:
         self._stop.set()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from chaos.netns import Namespace, namespace, namespaces_available
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.profile import Slo
 from fixtures.providers.api import ApiEndpoint, ApiProvider
+from fixtures.providers.base import Provider
 from fixtures.providers.neo4j import Neo4jProvider
 from fixtures.providers.postgres import PostgresProvider
 from fixtures.providers.redis import RedisProvider
@@ -112,17 +114,44 @@ def chaos_stack(
         place = None
         if problem is None:
             place = exits.enter_context(namespace(launcher.reaper))
-        postgres = start("postgres", launcher.start(PostgresProvider(io_faults=True)))
-        neo4j = start("neo4j", launcher.start(Neo4jProvider()))
-        redis = start("redis", launcher.start(RedisProvider()))
+        providers: dict[str, Provider[Any]] = {
+            "postgres": PostgresProvider(io_faults=True),
+            "neo4j": Neo4jProvider(),
+            "redis": RedisProvider(),
+        }
         if toxiproxy is None:
-            toxiproxy = start("toxiproxy", launcher.start(ToxiproxyProvider()))
+            providers["toxiproxy"] = ToxiproxyProvider()
         else:
             services["toxiproxy"] = RunningService("toxiproxy", launcher.backend, toxiproxy, 0.0)
+        for name, service in _start_together(launcher, providers).items():
+            start(name, service)
+        postgres, neo4j, redis = (services[name].endpoint for name in DATABASES)
+        toxiproxy = services["toxiproxy"].endpoint
         start("api", launcher.start(_target(postgres, neo4j, redis, toxiproxy, place, seed=True)))
         for name in SUPERVISED:
             services[name].supervise(RESTART_DELAY_SECONDS)
         yield ChaosStack(services, place, problem)
+
+
+DATABASES = ("postgres", "neo4j", "redis")
+
+
+def _start_together(
+    launcher: ServiceLauncher, providers: dict[str, Provider[Any]]
+) -> dict[str, RunningService[Any]]:
+    """Start the services at once (Neo4j's JVM takes the longest; the others start beside
+    it). If one fails, the others are stopped and its error raised."""
+    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+        futures = {
+            name: pool.submit(launcher.start, provider) for name, provider in providers.items()
+        }
+    errors = [error for future in futures.values() if (error := future.exception()) is not None]
+    started = {name: future.result() for name, future in futures.items() if not future.exception()}
+    if errors:
+        for service in started.values():
+            service.stop()
+        raise errors[0]
+    return started
 
 
 def _target(

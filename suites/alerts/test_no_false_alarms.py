@@ -17,6 +17,11 @@ from plugins.evidence import attach_json
 # Three times the longest path to firing in the test profile (scrape + eval + for: 7 s).
 HEALTHY_SECONDS = 21.0
 ENTITIES = 40  # what the normal load reads, created through the API first
+# Normal load: two clients, each pausing 30 ms between answers (up to ~60 requests/s), a
+# rate with headroom, not as fast as the target can answer: flat out, the target and its
+# databases took a core and a half, beside the other worker's tests.
+CLIENTS = 2
+PAUSE_SECONDS = 0.03
 
 
 def normal_load_paths(ids: list[int]) -> list[str]:
@@ -38,7 +43,9 @@ def test_no_alert_fires_on_a_healthy_target_under_normal_load(
     push_healthy_drill(situation.pushgateway_url)
     paths = normal_load_paths(situation.entity_ids)
     try:
-        with Traffic(situation.target_url, paths, 2, HEALTHY_SECONDS + 5) as traffic:
+        with Traffic(
+            situation.target_url, paths, CLIENTS, HEALTHY_SECONDS + 5, PAUSE_SECONDS
+        ) as traffic:
             expect_silence(stack, HEALTHY_SECONDS)
         assert traffic.sent > HEALTHY_SECONDS, "the normal load did not run"
     finally:

@@ -22,7 +22,7 @@ import pytest
 from dr.errors import RecoveryTargetNotReachedError
 from dr.history import RESTORE_POINT, History
 from dr.ledger import Ledger, check_restore, read_restored
-from dr.restore import NOT_REACHED, restore
+from dr.restore import NOT_REACHED, FetchedBackups, restore
 from dr.targets import RecoveryTarget, format_lsn
 from fixtures.launcher import ServiceLauncher
 from plugins.criteria import Criteria
@@ -161,10 +161,13 @@ def restored_cases(
     }
     refusals = {item.originalname for item in selected} & set(REFUSALS)
     primary = pitr_history.primary
+    fetched_dir = primary.work_root / "fetched"
+    fetched_dir.mkdir()
+    fetched = FetchedBackups(primary.tool, fetched_dir)
 
     def one(case: Case) -> Restored:
         target = case.pick(pitr_history.ledger)
-        result = restore(native_launcher, primary.tool, target, primary.work_root)
+        result = restore(native_launcher, primary.tool, target, primary.work_root, fetched=fetched)
         try:
             return Restored(target, read_restored(result.endpoint.dsn), dict(result.phases))
         finally:
@@ -175,7 +178,7 @@ def restored_cases(
         own = primary.work_root / f"refused-{test}"
         own.mkdir()
         try:
-            restore(native_launcher, primary.tool, target, own).service.stop()
+            restore(native_launcher, primary.tool, target, own, fetched=fetched).service.stop()
         except RecoveryTargetNotReachedError as error:
             return Refused(target, error, sorted(path.name for path in own.iterdir()))
         return Refused(target, None, sorted(path.name for path in own.iterdir()))

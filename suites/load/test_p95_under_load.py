@@ -10,10 +10,10 @@ cap (`load/sequential.py`, alpha spending keeps the error rate of the repeated l
 or a fail of the target. The client's P95 is always compared with the server's own
 (`load/crosscheck.py`) when a Prometheus scrapes the target.
 
-`pr_gate`: 100 requests/s per workload, judged after 15 s (a healthy target is decided
-there: 1,500 requests), then every 15 s up to 120 s for a target near its bound (a target
-with 4 % of requests at 2 s needs about 45 s to be shown under a 1.5 s P95): three runs,
-45 s of load in all for a healthy target. The mixed workload on two load processes runs
+`pr_gate`: 100 requests/s per workload, judged after 10 s (a healthy target is decided
+there: 1,000 requests), then every 15 s up to 120 s for a target near its bound (a target
+with 4 % of requests at 2 s needs about 40-55 s to be shown under a 1.5 s P95): three runs,
+30 s of load in all for a healthy target. The mixed workload on two load processes runs
 in the drill (tests/integration/test_load_engine.py splits a load in `make test`).
 `drill`: 5 minutes per workload at 50 requests/s, judged once at the end.
 """

@@ -23,7 +23,7 @@ class Shape:
     processes: int = 1
 
 
-PR_GATE = Shape(rate=100.0, looks=Looks(first_seconds=15, step_seconds=15, max_seconds=120))
+PR_GATE = Shape(rate=100.0, looks=Looks(first_seconds=10, step_seconds=15, max_seconds=120))
 DRILL = Shape(rate=50.0, looks=Looks(first_seconds=300, step_seconds=300, max_seconds=300))
 
 

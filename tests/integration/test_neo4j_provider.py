@@ -14,7 +14,7 @@ import pytest
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.lifecycle.reaper import process_group_alive
-from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider, neo4j_admin
+from fixtures.providers.neo4j import CLASS_ARCHIVE, Neo4jEndpoint, Neo4jProvider, neo4j_admin
 from fixtures.tools import hand_to_service_user, service_user
 
 pytestmark = pytest.mark.integration
@@ -135,3 +135,17 @@ def test_a_stopped_native_neo4j_can_be_dumped_offline(
     dump = dumps / "neo4j.dump"
     assert dump.is_file(), output
     assert dump.stat().st_size > 0
+
+
+def test_a_native_neo4j_maps_the_class_archive_bootstrap_recorded(
+    neo4j_service: RunningService[Neo4jEndpoint],
+) -> None:
+    """scripts/bootstrap records the classes Neo4j loads (a CDS archive beside its jars);
+    the server's JVM maps it instead of loading them again (a third off every start)."""
+    assert neo4j_service.endpoint.classpath_dir is not None
+    archive = neo4j_service.endpoint.classpath_dir.parent / CLASS_ARCHIVE
+    assert archive.is_file(), f"{archive} missing: scripts/bootstrap records it"
+    assert neo4j_service.process is not None
+    # the JVM is the process group's leader (the launcher starts java itself)
+    maps = Path(f"/proc/{neo4j_service.process.pid}/maps").read_text()
+    assert str(archive) in maps

@@ -3,6 +3,7 @@ input checks, RPO/RTO arithmetic and messages, the RTO table and plot."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from dr.errors import DrInputError, RpoViolatedError, RtoViolatedError
 from dr.ledger import diff
 from dr.loss import RecoveryPoint, RecoveryTime, require_rpo, require_rto
 from dr.report import plot_rto, rto_table
-from dr.restore import choose_backup, parse_target_time
+from dr.restore import FetchedBackups, choose_backup, parse_target_time
 from dr.stores import CrossStoreDiff
 from dr.targets import CommitPoint, RecoveryTarget, expected_batches, format_lsn, parse_lsn
 
@@ -130,3 +131,41 @@ def test_cross_store_diff_describes_both_sides() -> None:
     assert (
         result.describe() == "1 entities without nodes (ids [7]), 0 nodes without entities (ids [])"
     )
+
+
+class _CountingArchive:
+    """Stands in for the archive's tool (BarmanCloud): counts what it is asked."""
+
+    def __init__(self) -> None:
+        self.listed = 0
+        self.fetched = 0
+
+    def backups(self) -> list[BaseBackup]:
+        self.listed += 1
+        return [BaseBackup("b1", "base", T0, T0, "000000010000000000000002", "0000000100000003")]
+
+    def fetch(self, backup: BaseBackup, destination: Path) -> None:
+        self.fetched += 1
+        destination.mkdir()
+        (destination / "PG_VERSION").write_text("15\n")
+
+
+def test_restores_of_one_archive_list_and_fetch_its_backup_once_and_each_gets_a_copy(
+    tmp_path: Path,
+) -> None:
+    archive = _CountingArchive()
+    fetched = FetchedBackups(archive, tmp_path / "fetched")  # type: ignore[arg-type]
+    (tmp_path / "fetched").mkdir()
+    destinations = [tmp_path / f"restore-{n}" for n in range(4)]
+
+    def one(destination: Path) -> None:
+        (backup,) = fetched.backups()
+        fetched.fetch(backup, destination)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, destinations))
+    assert (archive.listed, archive.fetched) == (1, 1)
+    for destination in destinations:
+        assert (destination / "PG_VERSION").read_text() == "15\n"
+    (destinations[0] / "PG_VERSION").write_text("changed")  # each restore has its own copy
+    assert (destinations[1] / "PG_VERSION").read_text() == "15\n"

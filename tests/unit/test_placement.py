@@ -65,3 +65,56 @@ def test_a_quiet_test_runs_beside_a_measurement(
     )
     result.assert_outcomes(passed=2)
     assert (shared / "seen").exists(), "the quiet test did not run during the measurement"
+
+
+UNIT_CONFTEST = (
+    CONFTEST
+    + """
+import pathlib, pytest
+SHARED = pathlib.Path({shared!r})
+
+@pytest.fixture(scope="session")
+def chaos_stack():
+    (SHARED / "stack-up").touch()
+    yield
+
+@pytest.fixture(scope="session")
+def unavailable():
+    pytest.skip("not in this profile")
+"""
+)
+LOAD = """
+import pathlib
+SHARED = pathlib.Path({shared!r})
+
+def test_load():
+    assert (SHARED / "stack-up").exists(), "the unit's stack was not set up with its first test"
+"""
+CHAOS = """
+def test_experiment(chaos_stack):
+    pass
+
+def test_needs_what_skips(unavailable):
+    pass
+"""
+
+
+def test_the_first_test_of_a_unit_sets_up_the_session_fixtures_of_the_whole_unit(
+    pytester: pytest.Pytester,
+) -> None:
+    """So the chaos stack starts beside the other worker's tests, with the load's target;
+    a fixture that skips there skips only the tests that need it."""
+    shared = pytester.path / "shared"
+    shared.mkdir()
+    pytester.makeconftest(UNIT_CONFTEST.format(shared=str(shared)))
+    for path, text in (
+        ("suites/load/test_p95_under_load.py", LOAD),
+        ("suites/chaos/test_experiments.py", CHAOS),
+    ):
+        (pytester.path / path).parent.mkdir(parents=True, exist_ok=True)
+        (pytester.path / path).write_text(text.format(shared=str(shared)))
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider", "-rs", "suites"
+    )
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*test_experiments.py*not in this profile*"])

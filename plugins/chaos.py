@@ -1,4 +1,7 @@
-"""Fixtures of the chaos suite: a stack of its own (locally), or the profile's target."""
+"""Fixtures of the chaos suite: a stack of its own (locally), or the profile's target.
+
+A plugin, not the suite's conftest: the first test of the measurements unit sets the
+stack up (plugins/placement.py), and that test is a load test, outside suites/chaos."""
 
 from __future__ import annotations
 

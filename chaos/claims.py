@@ -102,6 +102,7 @@ def judge(result: LoadResult, claim: Claim, window: str) -> dict[str, Any]:
         "max_seconds": sample.latency.max,
         "pending": sample.pending,
         "error_kinds": dict(result.error_kinds),
+        "min_success": claim.min_success,  # what the experiment claims (None: no rate claim)
     }
     failures = _failures(claim, measures)
     if failures:

@@ -49,3 +49,13 @@ def test_no_recovery_within_the_bound_and_a_lost_write_are_failures() -> None:
 def test_an_experiment_that_neither_recovers_nor_writes_gets_only_its_hypothesis_row() -> None:
     during = {"success_ratio": 0.99, "success_interval": [0.98, 1.0]}
     assert set(rows_of({"during": during}, [])) == {"chaos_hypothesis"}
+
+
+def test_the_hypothesis_row_is_bounded_by_the_experiments_own_success_claim() -> None:
+    """A database down: the target claims its requests fail fast, not that 95 % succeed, so
+    its success ratio under the fault has no bound (it is shown, and the row passes)."""
+    fails_fast = {"success_ratio": 0.57, "success_interval": [0.52, 0.62], "min_success": None}
+    row = rows_of({"during": fails_fast}, [])["chaos_hypothesis"]
+    assert (row.bound, row.measured, row.verdict) == (None, 0.57, "pass")
+    degrades = {"success_ratio": 0.99, "success_interval": [0.98, 1.0], "min_success": 0.95}
+    assert rows_of({"during": degrades}, [])["chaos_hypothesis"].bound == 0.95

@@ -93,16 +93,22 @@ def test_rto_by_database_size(
     harness_context: HarnessContext,
     tmp_path: Path,
 ) -> None:
-    """The drill: RTO at 10 MB, 100 MB and 1 GB, with production's 60 s archive_timeout."""
+    """The drill: RTO at 10 MB, 100 MB and 1 GB, with production's 60 s archive_timeout.
+
+    The largest is lost at a random moment 60-120 s after its base backup, a random phase
+    of the archive cycle: its RPO is the one measured at production's timeout (and
+    pushed). The smaller ones are lost 6-12 s after theirs: their RTO is what they are
+    for, and a minute and a half more of writes each would only repeat that RPO."""
     slo = harness_context.profile.slo
     rows: list[tuple[int, RecoveryTime]] = []
     for megabytes in DRILL_SIZES_MB:
+        window = (60.0, 120.0) if megabytes == DRILL_SIZES_MB[-1] else (6.0, 12.0)
         point, recovery = _measured(
             native_launcher,
             s3,
             api_factory,
             megabytes=megabytes,
-            write_seconds=random.uniform(60.0, 120.0),  # noqa: S311 - a random moment
+            write_seconds=random.uniform(*window),  # noqa: S311 - a random moment
             archive_timeout_seconds=60.0,
         )
         rows.append((megabytes, recovery))

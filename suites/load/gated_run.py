@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,17 @@ scrape_configs:
 """
 
 
-def slo_gates(scenario: str, slo: Slo) -> list[Gate]:
-    """The requirements' gates: P95 below the profile's bound, error rate below its bound."""
-    return [
+def slo_gates(scenario: str, slo: Slo, routes: Sequence[str] = ()) -> list[Gate]:
+    """The requirements' gates: P95 below the profile's bound, error rate below its bound;
+    and the P95 of each of `routes` (a mixed workload's request types) below the same bound.
+    The error-rate bound is the service's, over all its requests: it is not applied per
+    route, where a bound the requirements do not set would be judged on a smaller sample."""
+    gates = [
         Gate("latency", slo.p95_seconds, scenario, percentile=95),
         Gate("error_rate", slo.error_rate, scenario),
     ]
+    gates += [Gate("latency", slo.p95_seconds, scenario, percentile=95, route=r) for r in routes]
+    return gates
 
 
 class CrossCheckSkippedWarning(UserWarning):
@@ -77,14 +83,15 @@ def run_gated(
     workdir: Path,
     prometheus_url: str | None,
     criteria: Criteria | None = None,
+    routes: Sequence[str] = (),
 ) -> GatedRun:
-    """Run `plan` until its gates decide; attach evidence; fail (one line per gate) unless
-    every gate passed and the client agrees with the server."""
+    """Run `plan` until its gates decide (`routes`: also each one's P95); attach evidence;
+    fail (one line per gate) unless every gate passed and the client agrees with the server."""
     with (
         phase(f"load: {plan.scenario}, judged after {looks.first_seconds:g} s and on"),
         start_load(plan, workdir / "load") as run,
     ):
-        decision = judge_sequentially(run, slo_gates(plan.scenario, slo), looks)
+        decision = judge_sequentially(run, slo_gates(plan.scenario, slo, routes), looks)
     result = decision.result
     evidence = write_evidence(result, workdir / "evidence", bound=slo.p95_seconds)
     attach_evidence(result, evidence)
@@ -137,16 +144,16 @@ def _record(criteria: Criteria, decision: Decision, checked: CrossCheck | None) 
         interval = outcome.interval
         criteria.record(
             criterion="p95_latency" if gate.metric == "latency" else gate.metric,
-            scope=result.scenario,
+            scope=result.scenario if gate.route is None else f"{result.scenario} {gate.route}",
             bound=gate.bound,
             unit="s" if gate.metric == "latency" else "ratio",
             measured=outcome.measured,
             interval=None if interval is None else (interval.low, interval.high),
             verdict=outcome.verdict.value,
             decided_after_s=decision.elapsed_seconds,
-            requests=result.requests,
-            max_s=result.max,
-            server_p95_s=None if server is None else server.server_p95,
+            requests=result.requests if gate.route is None else result.route(gate.route).requests,
+            max_s=result.max if gate.route is None else None,
+            server_p95_s=None if server is None or gate.route else server.server_p95,
         )
 
 

@@ -15,7 +15,11 @@ there: 1,000 requests), then every 15 s up to 120 s for a target near its bound 
 with 4 % of requests at 2 s needs about 40-55 s to be shown under a 1.5 s P95): three runs,
 30 s of load in all for a healthy target. The mixed workload on two load processes runs
 in the drill (tests/integration/test_load_engine.py splits a load in `make test`).
-`drill`: 5 minutes per workload at 50 requests/s, judged once at the end.
+`drill`: the requirements' sustained run, 5 minutes of the mixed workload at 50 requests/s
+(its reads, traversals and writes: the production mix), judged once at the end, overall and
+each request type's P95. One mixed run rather than one per workload: the drill is the sum
+of its exclusive measurements, and three 5-minute runs were 15 of its minutes; each
+workload alone is gated at 100 requests/s by the `pr_gate` runs, which the drill runs too.
 """
 
 from __future__ import annotations
@@ -64,9 +68,7 @@ def test_two_load_processes_share_the_rate_and_meet_the_slo(
 
 
 @pytest.mark.drill
-@pytest.mark.parametrize("scenario", WORKLOADS)
-def test_p95_and_error_rate_within_slo_full(
-    scenario: str,
+def test_p95_and_error_rate_within_slo_sustained(
     load_target: LoadTarget,
     target_prometheus: HttpEndpoint | None,
     harness_context: HarnessContext,
@@ -74,5 +76,5 @@ def test_p95_and_error_rate_within_slo_full(
     tmp_path: Path,
 ) -> None:
     run_workload(
-        scenario, DRILL, load_target, target_prometheus, harness_context, criteria, tmp_path
+        "mixed", DRILL, load_target, target_prometheus, harness_context, criteria, tmp_path
     )

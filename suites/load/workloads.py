@@ -14,6 +14,8 @@ from suites.load.gated_run import GatedRun, run_gated
 from suites.load.target import LoadTarget
 
 WORKLOADS = ("entity_query", "graph_query", "mixed")
+# The request types of the mixed workload (scenarios/load/mixed.py), as its runs name them.
+ROUTES = {"mixed": ("GET /entities/{id}", "GET /graph/{id}/neighbors", "POST /entities")}
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,18 @@ class Shape:
     rate: float
     looks: Looks
     processes: int = 1
+    by_route: bool = False  # also gate each request type's P95 (the workload's `ROUTES`)
 
 
 PR_GATE = Shape(rate=100.0, looks=Looks(first_seconds=10, step_seconds=15, max_seconds=120))
-DRILL = Shape(rate=50.0, looks=Looks(first_seconds=300, step_seconds=300, max_seconds=300))
+# The requirements' sustained run: 5 minutes at 50 requests/s of the mixed workload (the
+# production mix of reads, traversals and writes), judged once at the end, overall and per
+# request type. Each workload alone is gated at twice the rate by the PR-gate runs.
+DRILL = Shape(
+    rate=50.0,
+    looks=Looks(first_seconds=300, step_seconds=300, max_seconds=300),
+    by_route=True,
+)
 
 
 def run_workload(
@@ -50,4 +60,5 @@ def run_workload(
         seed=WORKLOADS.index(scenario) + 1,
     )
     url = None if prometheus is None else prometheus.url
-    return run_gated(plan, shape.looks, slo, workdir, url, criteria)
+    routes = ROUTES.get(scenario, ()) if shape.by_route else ()
+    return run_gated(plan, shape.looks, slo, workdir, url, criteria, routes)

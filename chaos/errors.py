@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from fixtures.errors import FaultRefusedError, HarnessError
 
+# Begins the message of what the harness could not measure (not the target's failure); the
+# Allure category "Invalid runs" and a criterion's verdict `invalid` go by it.
+INVALID_RUN = "invalid run"
+
 
 class FaultSpecError(HarnessError, ValueError):
     """A fault that cannot be injected as given (unknown toxic, negative latency, ...):
@@ -19,4 +23,10 @@ class HypothesisFailedError(AssertionError):
     """What the target claims did not hold: the message names the claim and the measure."""
 
 
-__all__ = ["ExperimentError", "FaultRefusedError", "FaultSpecError", "HypothesisFailedError"]
+__all__ = [
+    "INVALID_RUN",
+    "ExperimentError",
+    "FaultRefusedError",
+    "FaultSpecError",
+    "HypothesisFailedError",
+]

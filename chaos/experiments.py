@@ -33,7 +33,7 @@ from typing import Any
 
 from chaos import activities, phases
 from chaos.context import ChaosContext, bound
-from chaos.errors import ExperimentError
+from chaos.errors import INVALID_RUN, ExperimentError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS_DIR = REPO_ROOT / "scenarios" / "chaos"
@@ -66,6 +66,17 @@ class Experiment:
     def cases(self) -> list[str]:
         """The variants to run, or the experiment itself when it has none."""
         return list(self.variants) or [""]
+
+    def success_claim(self) -> float | None:
+        """The share of requests it claims succeed under the fault (`expect_during_fault`'s
+        `min_success`), or None: it claims fast failures, or a restart, not a rate."""
+        for activity in self.document().get("method", []):
+            provider = activity.get("provider", {})
+            if provider.get("func") == "expect_during_fault":
+                claimed = provider.get("arguments", {}).get("min_success")
+                if claimed is not None:
+                    return float(claimed)
+        return None
 
 
 def discover(directory: Path = EXPERIMENTS_DIR) -> dict[str, Experiment]:
@@ -175,6 +186,14 @@ class Outcome:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def verdict(self) -> str:
+        """pass, fail, or invalid: it failed only because the harness could not measure
+        (e.g. a steady state whose load generator stalled, `load_within_slo`)."""
+        if self.passed:
+            return "pass"
+        return "invalid" if all(INVALID_RUN in failure for failure in self.failures) else "fail"
 
     @property
     def label(self) -> str:

@@ -17,8 +17,6 @@ from fixtures.profile import TargetProfile
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
 
-SUCCESS_BOUND = 0.95  # "chaos tests pass with > 95 % success" where the target degrades
-
 
 def run_case(
     experiment: Experiment,
@@ -138,9 +136,10 @@ def _summary(outcome: Outcome) -> str:
 def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
     measures = outcome.measures
     during = measures.get("during", {})
-    # The bound is the experiment's own success claim: one that claims requests fail fast
-    # (a database down) has none, and its success ratio is shown without a bound.
-    bound = during.get("min_success", SUCCESS_BOUND) if during else SUCCESS_BOUND
+    # The bound is the experiment's own success claim, whether or not the run got as far as
+    # measuring it: one that claims requests fail fast (a database down) or a restart has
+    # none, and its success ratio, if any, is shown without a bound.
+    bound = outcome.experiment.success_claim()
     criteria.record(
         criterion="chaos_hypothesis",
         scope=outcome.label,
@@ -148,7 +147,7 @@ def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
         unit="ratio",
         measured=during.get("success_ratio"),
         interval=during.get("success_interval"),
-        verdict="pass" if outcome.passed else "fail",
+        verdict=outcome.verdict,
         time_to_detect_s=measures.get("time_to_detect_seconds"),
         time_to_recover_s=measures.get("time_to_recover_seconds"),
         failures=outcome.failures,

@@ -3,18 +3,19 @@ steady state against the experiment's recovery bound, and the writes not kept ag
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from chaos.experiments import Experiment, Outcome
+from chaos.errors import INVALID_RUN
+from chaos.experiments import EXPERIMENTS_DIR, Experiment, Outcome, read
 from plugins.criteria import Criteria, CriterionRow
 from suites.chaos.cases import record_outcome
 
-KILL = Experiment("api-kill", Path("api-kill.json"), "API killed", "kill", True, ("",))
+KILL = read(EXPERIMENTS_DIR / "api-kill.json")
 
 
-def rows_of(measures: dict[str, object], failures: list[str]) -> dict[str, CriterionRow]:
+def rows_of(
+    measures: dict[str, object], failures: list[str], experiment: Experiment = KILL
+) -> dict[str, CriterionRow]:
     sink: list[CriterionRow] = []
-    record_outcome(Criteria("t", sink), Outcome(KILL, "", {}, failures, dict(measures)))
+    record_outcome(Criteria("t", sink), Outcome(experiment, "", {}, failures, dict(measures)))
     return {row.criterion: row for row in sink}
 
 
@@ -53,9 +54,23 @@ def test_an_experiment_that_neither_recovers_nor_writes_gets_only_its_hypothesis
 
 def test_the_hypothesis_row_is_bounded_by_the_experiments_own_success_claim() -> None:
     """A database down: the target claims its requests fail fast, not that 95 % succeed, so
-    its success ratio under the fault has no bound (it is shown, and the row passes)."""
+    its success ratio under the fault has no bound (it is shown, and the row passes); a
+    restart claims no rate either. The claim is the experiment's, measured or not."""
+    down = read(EXPERIMENTS_DIR / "postgres-unavailable.json")
     fails_fast = {"success_ratio": 0.57, "success_interval": [0.52, 0.62], "min_success": None}
-    row = rows_of({"during": fails_fast}, [])["chaos_hypothesis"]
+    row = rows_of({"during": fails_fast}, [], down)["chaos_hypothesis"]
     assert (row.bound, row.measured, row.verdict) == (None, 0.57, "pass")
+    assert rows_of({}, [])["chaos_hypothesis"].bound is None  # api-kill: restarted in time
+    slower = read(EXPERIMENTS_DIR / "redis-latency.json")
     degrades = {"success_ratio": 0.99, "success_interval": [0.98, 1.0], "min_success": 0.95}
-    assert rows_of({"during": degrades}, [])["chaos_hypothesis"].bound == 0.95
+    assert rows_of({"during": degrades}, [], slower)["chaos_hypothesis"].bound == 0.95
+    not_reached = rows_of({}, ["steady state not met before the method: x"], slower)
+    assert (not_reached["chaos_hypothesis"].bound, not_reached["chaos_hypothesis"].verdict) == (
+        0.95,
+        "fail",
+    )
+
+
+def test_a_case_the_harness_could_not_measure_is_invalid_not_failed() -> None:
+    failure = f"steady state not met before the method: mixed-within-the-slo ({INVALID_RUN}: x)"
+    assert rows_of({}, [failure])["chaos_hypothesis"].verdict == "invalid"

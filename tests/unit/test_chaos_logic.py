@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from chaos import activities
+from chaos.activities import STEADY_ATTEMPTS
 from chaos.claims import Claim, InvalidWindowError, judge
 from chaos.clock import check_offset
 from chaos.disk import check
-from chaos.errors import ExperimentError, FaultSpecError, HypothesisFailedError
-from chaos.experiments import EXPERIMENTS_DIR, discover, read, select
+from chaos.errors import INVALID_RUN, ExperimentError, FaultSpecError, HypothesisFailedError
+from chaos.experiments import EXPERIMENTS_DIR, Outcome, discover, read, select
 from chaos.experiments import judge as judge_journal
 from chaos.network import ToxicSpec
 from tests.unit.load_samples import make_result
@@ -139,3 +141,84 @@ def test_unknown_names_and_invalid_files_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError, match="not readable JSON"):
         read(bad)
     assert (EXPERIMENTS_DIR / "redis-latency.json").is_file()
+
+
+class _FakeRun:
+    """A finished load run (`load.runner.LoadRun` as `load_within_slo` uses it)."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+
+    def __enter__(self) -> _FakeRun:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def wait(self) -> Any:
+        return self._result
+
+
+class _Unbound:
+    """In place of the bound chaos context: no reaper (nothing is started here)."""
+
+    reaper = None
+
+
+def _steady(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, results: list[Any]) -> list[Path]:
+    """Make `load_within_slo` see `results` in turn; returns the run dirs it asked for."""
+    asked: list[Path] = []
+
+    def fake_start(plan: Any, run_dir: Path, reaper: Any = None) -> _FakeRun:
+        asked.append(run_dir)
+        return _FakeRun(results[len(asked) - 1])
+
+    monkeypatch.setattr(activities, "start_load_run", fake_start)
+    monkeypatch.setattr(activities, "current", _Unbound)
+    return asked
+
+
+def _config(tmp_path: Path) -> dict[str, Any]:
+    return {"run_dir": str(tmp_path), "api_url": "http://127.0.0.1:8000", "p95_seconds": 1.5}
+
+
+def test_a_steady_state_window_the_generator_stalled_in_is_run_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """3 of 200 arrivals sent late (a stall of the harness on a busy machine, seen in a
+    drill) say nothing of the target: the next window decides."""
+    stalled = make_result([0.01] * 197, seconds=5.0, rate=40.0, dropped={"sent too late": 3})
+    healthy = make_result([0.01] * 200, seconds=5.0, rate=40.0)
+    asked = _steady(monkeypatch, tmp_path, [stalled, healthy])
+    assert activities.load_within_slo(rate=40, seconds=5, configuration=_config(tmp_path)) is True
+    assert len(asked) == 2
+    assert len(set(asked)) == 2  # each window keeps its own records
+
+
+def test_a_steady_state_never_measured_is_an_invalid_run_not_the_targets_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    stalled = make_result([0.01] * 197, seconds=5.0, rate=40.0, dropped={"sent too late": 3})
+    _steady(monkeypatch, tmp_path, [stalled] * STEADY_ATTEMPTS)
+    with pytest.raises(ExperimentError) as caught:
+        activities.load_within_slo(rate=40, seconds=5, configuration=_config(tmp_path))
+    message = str(caught.value)
+    assert message.startswith(f"{INVALID_RUN}: the steady state could not be measured in 3")
+    assert "dropped 3 of 200 arrivals" in message
+    experiment = read(EXPERIMENTS_DIR / "redis-latency.json")
+    failure = f"steady state not met before the method: mixed-within-the-slo ({message})"
+    assert Outcome(experiment, "", {}, [failure], {}).verdict == "invalid"
+    assert Outcome(experiment, "", {}, [failure, "rollback x: failed"], {}).verdict == "fail"
+    assert Outcome(experiment, "", {}, [], {}).verdict == "pass"
+
+
+def test_a_target_outside_the_slo_fails_the_steady_state_naming_what_it_answered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    erroring = make_result([0.01] * 200, errors=10, seconds=5.0, rate=40.0)
+    asked = _steady(monkeypatch, tmp_path, [erroring])
+    with pytest.raises(HypothesisFailedError) as caught:
+        activities.load_within_slo(rate=40, seconds=5, configuration=_config(tmp_path))
+    assert len(asked) == 1  # a valid window is not run again, whatever it showed
+    assert "errors 5.00%" in str(caught.value)
+    assert "HTTP 500: 10" in str(caught.value)

@@ -108,16 +108,24 @@ def build(
 
 
 def add_trend(summary: dict[str, Any], history: list[dict[str, Any]]) -> None:
-    """Each row's last measurements (oldest first, this run last) and its regression."""
-    earlier: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """Each row's last measurements (oldest first, this run last) and its regression.
+
+    A row is the same criterion of the same scope *measured by the same test*: the mixed
+    workload's P95 is measured by the short runs and by the sustained one, which must not
+    be one another's history (nor two PITR targets of one scope)."""
+    earlier: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for past in history:
         for row in past.get("criteria", []):
-            earlier.setdefault((row["criterion"], row["scope"]), []).append(row)
+            earlier.setdefault(_series(row), []).append(row)
     for row in summary["criteria"]:
-        past_rows = earlier.get((row["criterion"], row["scope"]), [])
+        past_rows = earlier.get(_series(row), [])
         values = [past.get("measured") for past in past_rows] + [row.get("measured")]
         row["trend"] = values[-TREND_LENGTH:]
         row["regression"] = regression(row, past_rows)
+
+
+def _series(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return row["criterion"], row["scope"], row.get("test", "")
 
 
 def regression(row: Mapping[str, Any], past_rows: list[dict[str, Any]]) -> str:

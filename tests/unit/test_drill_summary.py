@@ -95,3 +95,29 @@ def test_the_markdown_has_one_row_per_criterion_with_its_interval() -> None:
     text = summary.markdown(document)
     assert "## Reliability drill: PASS" in text
     assert "| p95_latency | graph_query | 1.5 s | 0.012 s [0.011, 0.013] | pass |" in text
+
+
+def test_rows_of_one_scope_from_different_tests_are_separate_series() -> None:
+    """The mixed workload's P95 from a short run and from the sustained run: a failed short
+    run followed by a failed sustained one is not 'twice in a row'."""
+    short, sustained = GRAPH, "suites/load/test_p95_under_load.py::test_sustained"
+    previous = summary.build(
+        [
+            row("p95_latency", "fail", 2.0, scope="mixed", test=short),
+            row("p95_latency", "pass", 0.03, scope="mixed", test=sustained),
+        ],
+        [],
+        RUN,
+    )
+    now = summary.build(
+        [
+            row("p95_latency", "pass", 0.02, scope="mixed", test=short),
+            row("p95_latency", "fail", 1.9, scope="mixed", test=sustained),
+        ],
+        [],
+        RUN,
+    )
+    summary.add_trend(now, [previous])
+    first, second = now["criteria"]
+    assert (first["trend"], first["regression"]) == ([2.0, 0.02], "")
+    assert (second["trend"], second["regression"]) == ([0.03, 1.9], "regressed")

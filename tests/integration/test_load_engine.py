@@ -124,18 +124,37 @@ def run(stub: Stub, tmp: Path, **plan: object) -> LoadResult:
     return run_load(LoadPlan(**values), tmp)  # type: ignore[arg-type]
 
 
+# A run in which this machine stalled the generator (arrivals sent late: the host's own
+# hiccup, seen in CI as one late arrival of 160) is not evidence of what these tests
+# check; it is run again. What a generator that cannot hold the plan does is tested apart.
+HELD_ATTEMPTS = 3
+
+
+def run_held(stub: Stub, tmp: Path, **plan: object) -> LoadResult:
+    """`run`, again (a fresh directory each time) until the generator dropped nothing."""
+    for attempt in range(HELD_ATTEMPTS):
+        result = run(stub, tmp / f"attempt-{attempt}", **plan)
+        if result.dropped == 0:
+            break
+    return result
+
+
 @pytest.fixture(scope="module")
 def fast(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadResult, int]:
     stub.set()
     tmp = tmp_path_factory.mktemp("fast")
-    result = run(stub, tmp, rate_per_second=40.0, duration_seconds=4.0)
-    return result, stub.count()
+    for attempt in range(HELD_ATTEMPTS):
+        before = stub.count()
+        result = run(stub, tmp / f"attempt-{attempt}", rate_per_second=40.0, duration_seconds=4.0)
+        if result.dropped == 0:
+            break
+    return result, stub.count() - before
 
 
 @pytest.fixture(scope="module")
 def slow_open(stub: Stub, tmp_path_factory: pytest.TempPathFactory) -> LoadResult:
     stub.set(delay=0.2)
-    return run(
+    return run_held(
         stub, tmp_path_factory.mktemp("slow-open"), rate_per_second=20.0, duration_seconds=3.0
     )
 
@@ -263,8 +282,11 @@ def test_a_sequential_gate_decides_by_extending_the_run(stub: Stub, tmp_path: Pa
     stub.set(error_share=0.002)
     looks = Looks(first_seconds=5, step_seconds=5, max_seconds=60, settle_seconds=1.0)
     plan = LoadPlan("entity_query", stub.url, duration_seconds=60, rate_per_second=50.0)
-    with start_load(plan, tmp_path / "below") as load:
-        decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)
+    for attempt in range(HELD_ATTEMPTS):  # again if the host stalled the generator
+        with start_load(plan, tmp_path / f"below-{attempt}") as load:
+            decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)
+        if decision.outcomes[0].verdict is not Verdict.INVALID:
+            break
     assert decision.passed, decision.outcomes[0].message
     assert decision.look > 1, "undecided at the first look"
     assert decision.elapsed_seconds < 60

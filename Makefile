@@ -31,6 +31,7 @@ lint:
 	.venv/bin/ruff check --no-cache .
 	.venv/bin/ruff format --no-cache --check .
 	.venv/bin/mypy .
+	$(PYTHON) -m system.schema --check
 	$(TOOLS_HOME)/bin/actionlint .github/workflows/*.yml
 
 # The Allure HTML report (and a single-file copy) of the last run's results.

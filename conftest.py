@@ -11,4 +11,5 @@ pytest_plugins = [
     "plugins.alerting",
     "plugins.allure_meta",
     "plugins.turns",
+    "plugins.workload_selection",
 ]

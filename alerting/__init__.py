@@ -1,1 +1,1 @@
-"""The alert rules the harness ships (scenarios/alerts) and the machinery that proves them."""
+"""The alert rules of a system (its description's `[alerts]`) and the machinery that proves them."""

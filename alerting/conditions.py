@@ -1,25 +1,36 @@
-"""How each shipped rule's real condition is induced, end to end.
+"""How a rule's real condition is induced, end to end: data of the system description.
 
-A `Condition` says what target the stack needs (a reference target with which faults, or
-none), how to bring the condition about once Prometheus scrapes, how to take it away, and
-what the rule's alert must carry. `detection_seconds` is what the series need before the
-expression can see it (see `alerting.bounds`).
+`[alerts.induce.<rule>]` (`system.description.Inducement`) says how: start the target
+with a named fault of `[local.faults]` and/or send it traffic (request lines, filled from
+the description's values, from `clients` concurrent clients until stopped), kill it, or
+push results to the Pushgateway (`resolve`: what is pushed to end it). A `Condition` is
+that inducement for one rule: what target the stack needs (none for pushed results), how
+to bring the condition about once Prometheus scrapes, how to take it away, the labels the
+alert must carry, and `detection_seconds`, what the series need before the expression can
+see it (see `alerting.bounds`).
+
+A rule of the rule files with no inducement is not induced: its test is skipped, naming
+it (`no_inducement`); an inducement naming a rule the rule files lack is an error before
+any test (`check_inducements`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from alerting.traffic import Traffic
+from alerting.errors import AlertRuleError
+from alerting.traffic import RecordId, Traffic
 from fixtures.launcher import RunningService
 from fixtures.providers.api import ApiEndpoint
-from fixtures.pushgateway_client import DRILL_JOB, delete, publish
+from fixtures.pushgateway_client import publish
+from system.description import Alerts, Description, Inducement, Push
+from system.sampling import Sampler
 
-SLOW_SECONDS = 2.0
 TRAFFIC_DEADLINE_SECONDS = 120.0
-DAY_SECONDS = 86400
 
 
 @dataclass
@@ -29,11 +40,12 @@ class Situation:
     target: RunningService[ApiEndpoint] | None
     pushgateway_url: str
     traffic: Traffic | None = None
-    entity_ids: list[int] = field(default_factory=list)  # created through the API
+    records: list[RecordId] = field(default_factory=list)  # created through the API
 
     @property
     def target_url(self) -> str:
-        assert self.target is not None
+        if self.target is None:
+            raise RuntimeError("this condition has no target: its inducement pushes results")
         return self.target.endpoint.url
 
     def close(self) -> None:
@@ -41,116 +53,102 @@ class Situation:
             self.traffic.stop()
 
 
-Action = Callable[[Situation], None]
-
-
 @dataclass(frozen=True)
 class Condition:
-    faults: Mapping[str, str] | None  # None: no target; {}: a healthy target
-    induce: Action
-    labels: Mapping[str, str]
-    remove: Action | None = None
-    detection_seconds: float = 0.0
+    """One rule's inducement (`[alerts.induce.<rule>]`), ready to act on a `Situation`."""
+
+    rule: str
+    inducement: Inducement
+    description: Description
     window_seconds: float = 0.0  # how far back the expression looks (for resolution)
-    warm: bool = True  # warm the target up first (False: nothing reads it before its end)
+
+    @property
+    def needs_target(self) -> bool:
+        """False: the condition is pushed results, no target is started."""
+        return self.inducement.needs_target
+
+    @property
+    def fault(self) -> str | None:
+        """The `[local.faults]` fault the target starts with (None: a healthy target)."""
+        return self.inducement.fault
+
+    @property
+    def warm(self) -> bool:
+        """Warm the target up first (as its fault says); False: nothing reads it before
+        its end (a target that is only killed)."""
+        return self.inducement.warm
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.inducement.labels)
+
+    @property
+    def detection_seconds(self) -> float:
+        return self.inducement.detection or 0.0
+
+    @property
+    def removable(self) -> bool:
+        """The description says what ends the condition (`resolve`)."""
+        return bool(self.inducement.resolve)
+
+    def induce(self, situation: Situation) -> None:
+        recipe = self.inducement
+        if recipe.kill:
+            if situation.target is None:
+                raise RuntimeError(f"{self.rule}: the target to kill was not started")
+            situation.target.kill()
+        if recipe.traffic:
+            situation.traffic = Traffic(
+                situation.target_url,
+                recipe.traffic,
+                Sampler(self.description),
+                concurrency=recipe.clients,
+                deadline_seconds=TRAFFIC_DEADLINE_SECONDS,
+            )
+        push_all(situation.pushgateway_url, recipe.push)
+
+    def remove(self, situation: Situation) -> None:
+        if not self.removable:
+            raise ValueError(f"{self.rule}: no resolve in its [alerts.induce.{self.rule}]")
+        push_all(situation.pushgateway_url, self.inducement.resolve)
 
 
-def push(gateway: str, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-    """Push one gauge as the drill does (`fixtures.pushgateway_client`)."""
-    publish(gateway, name, value, labels)
+def push_all(gateway: str, pushes: Iterable[Push], now: float | None = None) -> None:
+    """Push each gauge as the drill does (`fixtures.pushgateway_client`), its value at
+    `now` (default: the wall clock at the push)."""
+    for push in pushes:
+        value = push.resolve(time.time() if now is None else now)
+        publish(gateway, push.metric, value, push.labels or None)
 
 
-def unpush(gateway: str, name: str, labels: Mapping[str, str] | None = None) -> None:
-    delete(gateway, name, labels)
+def push_healthy(gateway: str, alerts: Alerts) -> None:
+    """What a healthy system pushes (`[alerts] healthy`): none of the rules may fire on it."""
+    push_all(gateway, alerts.healthy)
 
 
-def _graph_traffic(situation: Situation) -> None:
-    paths = [f"/graph/{n}/neighbors?depth=1" for n in range(1, 51)]
-    situation.traffic = Traffic(situation.target_url, paths, 8, TRAFFIC_DEADLINE_SECONDS)
+def condition_for(description: Description, rule: str) -> Condition | None:
+    """The condition of `rule` as the description induces it; None when it has no way."""
+    if description.alerts is None or rule not in description.alerts.induce:
+        return None
+    return Condition(rule, description.alerts.induce[rule], description)
 
 
-def _entity_traffic(situation: Situation) -> None:
-    paths = [f"/entities/{n}" for n in range(1, 51)]
-    situation.traffic = Traffic(situation.target_url, paths, 4, TRAFFIC_DEADLINE_SECONDS)
+def no_inducement(rule: str, source: Path | str) -> str:
+    """Why a rule is not induced end to end (a skip reason naming it)."""
+    return f"{rule} is not induced end to end: no [alerts.induce.{rule}] in {source}"
 
 
-def _kill_target(situation: Situation) -> None:
-    assert situation.target is not None
-    situation.target.kill()
+def check_inducements(alerts: Alerts, rule_names: Sequence[str], source: Path | str) -> None:
+    """Every `[alerts.induce.<rule>]` names a rule of the rule files; `AlertRuleError`
+    (one line) otherwise."""
+    unknown = sorted(set(alerts.induce) - set(rule_names))
+    if unknown:
+        raise AlertRuleError(
+            f"{source}: [alerts.induce.{unknown[0]}] names no rule of the rule files in "
+            f"{alerts.rules} (rules: {', '.join(sorted(rule_names)) or 'none'})"
+        )
 
 
-def _pusher(name: str, value: Callable[[], float], labels: Mapping[str, str] | None) -> Action:
-    return lambda situation: push(situation.pushgateway_url, name, value(), labels)
-
-
-def _healthy_pusher(name: str, value: float, labels: Mapping[str, str] | None) -> Action:
-    return _pusher(name, lambda: value, labels)
-
-
-CONDITIONS: Mapping[str, Condition] = {
-    "P95LatencyHigh": Condition(
-        faults={
-            "TARGET_FAULT_GRAPH_DELAY_SECONDS": str(SLOW_SECONDS),
-            "TARGET_FAULT_GRAPH_DELAY_SHARE": "1.0",
-        },
-        induce=_graph_traffic,
-        labels={"database": "neo4j", "severity": "page"},
-        detection_seconds=SLOW_SECONDS + 1.0,  # the slow request ends, one more scrape
-    ),
-    "HighErrorRate": Condition(
-        faults={"TARGET_FAULT_ERROR_SHARE": "1.0"},
-        induce=_entity_traffic,
-        labels={"job": "intelgraph-api", "severity": "page"},
-        detection_seconds=1.0,  # rate() needs a second sample
-    ),
-    "ServiceDown": Condition(
-        faults={},
-        induce=_kill_target,
-        warm=False,
-        labels={"job": "intelgraph-api", "severity": "page"},
-    ),
-    "RPOViolated": Condition(
-        faults=None,
-        induce=_pusher("intelgraph_dr_rpo_actual_seconds", lambda: 400.0, {"database": "postgres"}),
-        remove=_healthy_pusher("intelgraph_dr_rpo_actual_seconds", 42.0, {"database": "postgres"}),
-        labels={"database": "postgres", "severity": "page"},
-    ),
-    "RTOViolated": Condition(
-        faults=None,
-        induce=_pusher(
-            "intelgraph_dr_rto_actual_seconds", lambda: 4000.0, {"database": "postgres"}
-        ),
-        remove=_healthy_pusher("intelgraph_dr_rto_actual_seconds", 600.0, {"database": "postgres"}),
-        labels={"database": "postgres", "severity": "page"},
-    ),
-    "ChaosDrillFailed": Condition(
-        faults=None,
-        induce=_pusher("chaos_experiment_passed", lambda: 0.0, {"experiment": "postgres-latency"}),
-        remove=_healthy_pusher("chaos_experiment_passed", 1.0, {"experiment": "postgres-latency"}),
-        labels={"experiment": "postgres-latency", "severity": "ticket"},
-    ),
-    "ChaosDrillNotRun": Condition(
-        # a last success 36 days ago, pushed now: no waiting 35 days
-        faults=None,
-        induce=_pusher(
-            "chaos_drill_last_success_timestamp_seconds",
-            lambda: time.time() - 36 * DAY_SECONDS,
-            None,
-        ),
-        remove=_pusher("chaos_drill_last_success_timestamp_seconds", time.time, None),
-        labels={"job": DRILL_JOB, "severity": "ticket"},
-    ),
-}
-
-# What a healthy system pushes after a good drill: none of the rules may fire on it.
-HEALTHY_PUSHES: tuple[tuple[str, float | Callable[[], float], Mapping[str, str] | None], ...] = (
-    ("intelgraph_dr_rpo_actual_seconds", 42.0, {"database": "postgres"}),
-    ("intelgraph_dr_rto_actual_seconds", 600.0, {"database": "postgres"}),
-    ("chaos_experiment_passed", 1.0, {"experiment": "postgres-latency"}),
-    ("chaos_drill_last_success_timestamp_seconds", time.time, None),
-)
-
-
-def push_healthy_drill(gateway: str) -> None:
-    for name, value, labels in HEALTHY_PUSHES:
-        push(gateway, name, value() if callable(value) else value, labels)
+def describe(condition: Condition) -> dict[str, Any]:
+    """The inducement as plain data (evidence)."""
+    return condition.inducement.model_dump(mode="json", exclude_defaults=True)

@@ -3,6 +3,7 @@ and nothing fires on a healthy system."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ from alerting.bounds import fire_bound, resolve_bound
 from alerting.conditions import Condition, Situation
 from alerting.errors import FalseAlarmError
 from alerting.rules import AlertRule
-from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, AlertStack, Starter, start_stack
-from alerting.traffic import create_entities
+from alerting.stack import PUSHGATEWAY_JOB, AlertStack, Starter, start_stack
+from alerting.traffic import RecordId, create_records
 from alerting.webhook import WebhookReceiver
 from fixtures.phases import phase
+from system.description import Metrics, WritePath
 
 POLL_SECONDS = 0.25
 
@@ -51,30 +53,61 @@ def table(measured: Iterable[Measured]) -> str:
 def prepare(
     start: Starter,
     receiver: WebhookReceiver,
-    faults: Mapping[str, str] | None,
     rules: Mapping[str, str],
     rule_names: set[str],
     *,
-    entities: int = 0,
+    job: str,
+    target: bool,
+    fault: str | None = None,
     warm: bool = True,
+    write_path: WritePath | None = None,
+    records: int = 0,
 ) -> tuple[AlertStack, Situation]:
-    """A fresh Pushgateway, a target with `faults` (none when `faults` is None), and the
-    stack scraping both, evaluating `rules` (file name -> YAML), ready.
+    """A fresh Pushgateway, a target (when `target`; started with the description's
+    `fault`, if any), and the stack scraping both — the target as job `job` — evaluating
+    `rules` (file name -> YAML), ready.
 
     The target takes the databases as they are, unseeded: an induced condition needs the
-    target's metrics, not its data. A test that reads entities has `entities` of them
-    created through the API (`Situation.entity_ids`) before Prometheus first scrapes, so
-    a cold target's first slow writes stay out of the rates the rules read. `warm=False`:
-    no warm-up (a target that is only killed)."""
+    target's metrics, not its data. A test that reads records has `records` of them
+    created through the description's `write_path` (`Situation.records`) before
+    Prometheus first scrapes, so a cold target's first slow writes stay out of the rates
+    the rules read. `warm=False`: no warm-up (a target that is only killed)."""
     pushgateway = start("pushgateway").endpoint
     scrape = {PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}"}
-    target = None if faults is None else start("api", faults=dict(faults), seed=False, warm=warm)
-    created = [] if target is None else create_entities(target.endpoint.url, entities)
-    if target is not None:
-        scrape[TARGET_JOB] = f"{target.endpoint.host}:{target.endpoint.port}"
-    stack = start_stack(start, receiver, scrape, rules)
+    service = None
+    created: list[RecordId] = []
+    if target:
+        arguments: dict[str, Any] = {"seed": False, "warm": warm}
+        if fault is not None:
+            arguments["fault"] = fault
+        service = start("api", **arguments)
+        created = create_records(service.endpoint.url, write_path, records)
+        scrape[job] = f"{service.endpoint.host}:{service.endpoint.port}"
+    stack = start_stack(start, receiver, scrape, rules, target_job=job if target else None)
     stack.wait_until_scraping(rule_names)
-    return stack, Situation(target, pushgateway.url, entity_ids=created)
+    return stack, Situation(service, pushgateway.url, records=created)
+
+
+def prepare_condition(
+    start: Starter,
+    receiver: WebhookReceiver,
+    rules: Mapping[str, str],
+    rule_names: set[str],
+    *,
+    condition: Condition,
+    job: str,
+) -> tuple[AlertStack, Situation]:
+    """`prepare` for one condition: the target it needs (with its fault and warm-up)."""
+    return prepare(
+        start,
+        receiver,
+        rules,
+        rule_names,
+        job=job,
+        target=condition.needs_target,
+        fault=condition.fault,
+        warm=condition.warm,
+    )
 
 
 def expect_fires(
@@ -104,8 +137,8 @@ def expect_resolves(
     stack: AlertStack, rule: AlertRule, condition: Condition, situation: Situation
 ) -> Measured:
     """Take the condition away; Alertmanager must send the resolved notification in time."""
-    if condition.remove is None:
-        raise ValueError(f"{rule.name}: no way to remove its condition is defined")
+    if not condition.removable:
+        raise ValueError(f"{rule.name}: its inducement says nothing to push to end it (resolve)")
     bound = resolve_bound(stack.timing, condition.window_seconds, condition.detection_seconds)
     started = time.monotonic()
     with phase(f"condition of {rule.name} removed"):
@@ -125,16 +158,17 @@ def expect_resolves(
     )
 
 
-def expect_silence(stack: AlertStack, seconds: float) -> list[str]:
+def expect_silence(stack: AlertStack, seconds: float, metrics: Metrics | None = None) -> list[str]:
     """For `seconds`, no alert may fire in Prometheus nor reach the webhook. An alert only
     pending is what its rule's `for:` is there to absorb (nobody is notified; if the
     condition lasts, it fires within the window): it is returned, as a near miss to keep
-    as evidence, not a false alarm."""
+    as evidence, not a false alarm. `metrics` (the description's): a false alarm then
+    says what the target answered, from its own request counter."""
     with phase(f"no alert firing or notified for {seconds:g} s"):
-        return _silence(stack, seconds)
+        return _silence(stack, seconds, metrics)
 
 
-def _silence(stack: AlertStack, seconds: float) -> list[str]:
+def _silence(stack: AlertStack, seconds: float, metrics: Metrics | None) -> list[str]:
     deadline = time.monotonic() + seconds
     pending: set[str] = set()
     while True:
@@ -154,20 +188,25 @@ def _silence(stack: AlertStack, seconds: float) -> list[str]:
         if firing or received:
             raise FalseAlarmError(
                 f"false alarm on a healthy target: {', '.join(sorted(set(firing + received)))} "
-                f"within {seconds:g} s of normal load; {_answers(stack)}"
+                f"within {seconds:g} s of normal load; {_answers(stack, metrics)}"
             )
         if time.monotonic() >= deadline:
             return sorted(pending)
         time.sleep(POLL_SECONDS)
 
 
-def _answers(stack: AlertStack) -> str:
+def _answers(stack: AlertStack, metrics: Metrics | None) -> str:
     """What the target answered over the last 30 s, by route and status (from Prometheus):
     whether a false alarm is the rule's or a target that really failed."""
-    query = (
-        f'sum by (route, status) (increase(http_requests_total{{job="{TARGET_JOB}", '
-        f'route!="/metrics"}}[30s]))'
-    )
+    if stack.target_job is None:
+        return "no target was scraped"
+    if metrics is None or metrics.requests_counter is None:
+        return "the target's answers are unknown (the description names no requests_counter)"
+    route = metrics.route_label
+    # a PromQL string holding a regular expression: its backslashes doubled
+    excluded = "|".join(re.escape(name) for name in metrics.exclude_routes).replace("\\", "\\\\")
+    matchers = f'job="{stack.target_job}"' + (f', {route}!~"{excluded}"' if excluded else "")
+    query = f"sum by ({route}, status) (increase({metrics.requests_counter}{{{matchers}}}[30s]))"
     try:
         answer = requests.get(
             f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
@@ -177,7 +216,7 @@ def _answers(stack: AlertStack) -> str:
     except (requests.RequestException, ValueError, KeyError) as error:
         return f"the target's answers are unknown ({type(error).__name__})"
     counts = sorted(
-        (f"{s['metric'].get('route')} {s['metric'].get('status')}", float(s["value"][1]))
+        (f"{s['metric'].get(route)} {s['metric'].get('status')}", float(s["value"][1]))
         for s in samples
     )
     if not counts:

@@ -9,6 +9,10 @@ class AlertRuleError(HarnessError):
     """A rule file that does not parse, or a rule name that does not exist."""
 
 
+class RecordWriteError(HarnessError):
+    """The target did not create a record through the description's write path."""
+
+
 class WebhookPortError(HarnessError):
     """The webhook receiver cannot listen on the port asked for."""
 

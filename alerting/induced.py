@@ -1,13 +1,14 @@
 """Alerts against a profile: conditions the harness may create there, seen in its own
 Alertmanager, with a bound read from its own Prometheus.
 
-A profile's `[alerts] induce = ["RPOViolated", "ChaosDrillFailed"]` lets the harness push
-a bad drill result to the profile's Pushgateway — under a grouping of its own, every
-series labelled `harness_test="true"` — so that the real rule fires in the real
-Prometheus and reaches the real Alertmanager, which routes that label to a quiet
-receiver (the route to add is in the README). Then a good result is pushed, the alert
-must resolve, and the pushed group is always deleted. Only pushed results can be induced
-this way; the others need a faulted target.
+A profile's `[alerts] induce = ["SomeRule", ...]` lets the harness push the bad results
+the system description's `[alerts.induce.<rule>] push` names to the profile's
+Pushgateway — under a grouping of its own, every series labelled `harness_test="true"` —
+so that the real rule fires in the real Prometheus and reaches the real Alertmanager,
+which routes that label to a quiet receiver (the route to add is in the README). Then
+the inducement's `resolve` results are pushed (or, without any, the bad ones deleted),
+the alert must resolve, and every pushed group is always deleted. Only rules whose
+inducement is a push can be induced this way; the others need a faulted target.
 
 The bound is `alerting.bounds.fire_bound` with the profile's own timing: the scrape and
 evaluation intervals from its Prometheus's configuration (`/api/v1/status/config`, the
@@ -21,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,50 +32,55 @@ import yaml
 from alerting.bounds import Timing, fire_bound, resolve_bound
 from alerting.errors import AlertRuleError
 from fixtures.pushgateway_client import delete, publish
+from system.description import Description, Push
 
 TEST_LABEL = {"harness_test": "true"}
 HTTP_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.5
-DAY_SECONDS = 86_400.0
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 @dataclass(frozen=True)
 class Inducible:
-    """A pushed result that makes a rule fire (`bad`) and that resolves it (`good`)."""
+    """Pushed results that make a rule fire (`bad`) and that resolve it (`good`; none: the
+    bad ones are deleted), and the labels its alert must carry."""
 
-    metric: str
-    bad: Callable[[], float]
-    good: Callable[[], float]
+    rule: str
+    bad: tuple[Push, ...]
+    good: tuple[Push, ...]
     labels: Mapping[str, str]
 
 
-INDUCIBLE: Mapping[str, Inducible] = {
-    "RPOViolated": Inducible(
-        "intelgraph_dr_rpo_actual_seconds", lambda: 400.0, lambda: 42.0, {"database": "postgres"}
-    ),
-    "RTOViolated": Inducible(
-        "intelgraph_dr_rto_actual_seconds", lambda: 4000.0, lambda: 600.0, {"database": "postgres"}
-    ),
-    "ChaosDrillFailed": Inducible(
-        "chaos_experiment_passed", lambda: 0.0, lambda: 1.0, {"experiment": "harness-test"}
-    ),
-    "ChaosDrillNotRun": Inducible(
-        "chaos_drill_last_success_timestamp_seconds",
-        lambda: time.time() - 36 * DAY_SECONDS,
-        time.time,
-        {},
-    ),
-}
+def inducible_rules(description: Description) -> list[str]:
+    """The rules whose inducement in the description is a push, in file order."""
+    alerts = description.alerts
+    if alerts is None:
+        return []
+    return [rule for rule, recipe in alerts.induce.items() if recipe.push]
 
 
-def check_inducible(names: tuple[str, ...]) -> None:
-    unknown = sorted(set(names) - set(INDUCIBLE))
+def inducible(description: Description, rule: str) -> Inducible:
+    """What the harness pushes to induce `rule`; `AlertRuleError` if it cannot push it."""
+    check_inducible((rule,), description)
+    assert description.alerts is not None  # checked above
+    recipe = description.alerts.induce[rule]
+    return Inducible(rule, recipe.push, recipe.resolve, dict(recipe.labels))
+
+
+def check_inducible(names: tuple[str, ...], description: Description | None = None) -> None:
+    """Every rule of a profile's `[alerts] induce` is one whose inducement in `description`
+    is a push (one-line `AlertRuleError` naming the ones that are). Without a description
+    there is nothing to check against: `plugins.alert_selection` checks once it is known."""
+    if description is None or not names:
+        return
+    known = inducible_rules(description)
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise AlertRuleError(
             f"[alerts] induce names {', '.join(unknown)}, which the harness cannot induce by "
-            f"pushing a result; it can: {', '.join(INDUCIBLE)}"
+            f"pushing a result (system {description.name}: no [alerts.induce.<rule>] push); "
+            f"it can: {', '.join(known) or 'none'}"
         )
 
 
@@ -145,33 +151,49 @@ def active_alerts(alertmanager_url: str, rule: str) -> list[dict[str, Any]]:
     return [a for a in alerts if a.get("status", {}).get("state") in ("active", "suppressed")]
 
 
+def _push(pushgateway_url: str, pushes: tuple[Push, ...]) -> None:
+    now = time.time()
+    for push in pushes:
+        publish(pushgateway_url, push.metric, push.resolve(now), {**push.labels, **TEST_LABEL})
+
+
+def _delete(pushgateway_url: str, pushes: Iterable[Push]) -> None:
+    groupings = {(push.metric, tuple(sorted(push.labels.items()))) for push in pushes}
+    for metric, labels in sorted(groupings):
+        delete(pushgateway_url, metric, {**dict(labels), **TEST_LABEL})
+
+
 @contextlib.contextmanager
-def induced(pushgateway_url: str, rule: str) -> Iterator[Inducible]:
-    """Push `rule`'s bad result (labelled `harness_test="true"`); delete it on every exit."""
-    inducible = INDUCIBLE[rule]
-    labels = {**inducible.labels, **TEST_LABEL}
-    publish(pushgateway_url, inducible.metric, inducible.bad(), labels)
+def induced(pushgateway_url: str, inducible: Inducible) -> Iterator[Inducible]:
+    """Push the rule's bad results (labelled `harness_test="true"`); delete every group
+    pushed on every exit."""
     try:
+        _push(pushgateway_url, inducible.bad)
         yield inducible
     finally:
-        delete(pushgateway_url, inducible.metric, labels)
+        _delete(pushgateway_url, (*inducible.bad, *inducible.good))
 
 
 @contextlib.contextmanager
-def healthy(pushgateway_url: str, names: tuple[str, ...]) -> Iterator[None]:
-    """Healthy results for every rule in `names`, pushed as the harness's; deleted after."""
-    pushed = [INDUCIBLE[name] for name in names]
+def healthy(pushgateway_url: str, inducibles: Iterable[Inducible]) -> Iterator[None]:
+    """Healthy results for every rule of `inducibles`, pushed as the harness's; deleted
+    after."""
+    pushed = list(inducibles)
     try:
         for inducible in pushed:
-            heal(pushgateway_url, inducible)
+            _push(pushgateway_url, inducible.good)
         yield
     finally:
         for inducible in pushed:
-            delete(pushgateway_url, inducible.metric, {**inducible.labels, **TEST_LABEL})
+            _delete(pushgateway_url, inducible.good)
 
 
 def heal(pushgateway_url: str, inducible: Inducible) -> None:
-    publish(pushgateway_url, inducible.metric, inducible.good(), {**inducible.labels, **TEST_LABEL})
+    """End the condition: push its good results, or delete the bad ones when it has none."""
+    if inducible.good:
+        _push(pushgateway_url, inducible.good)
+    else:
+        _delete(pushgateway_url, inducible.bad)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> float | None:

@@ -1,9 +1,10 @@
-"""The rule files under `scenarios/alerts`, their promtool checks, and the test profile.
+"""A system's rule files (its description's `[alerts] rules` directory), their promtool
+checks (`<rules>/tests/*.test.yml`), and the test profile.
 
 Production rules keep production `for:` durations and `[5m]` windows. The *test profile*
 is derived from them, never kept as a second copy: every `for:` above zero becomes
 `TEST_FOR` and every range window becomes `TEST_WINDOW`, everything else (names,
-expressions, thresholds, labels, annotations) stays as shipped. So the end-to-end tests
+expressions, thresholds, labels, annotations) stays as written. So the end-to-end tests
 exercise the very expressions production evaluates.
 """
 
@@ -21,10 +22,9 @@ import yaml
 from alerting.errors import AlertRuleError
 from fixtures.tools import require_binary
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RULES_DIR = REPO_ROOT / "scenarios" / "alerts"
-RULE_TESTS_DIR = RULES_DIR / "tests"
 RULE_SUFFIX = ".rules.yml"
+TEST_SUFFIX = ".test.yml"
+TESTS_FOLDER = "tests"
 TEST_FOR = "5s"
 TEST_WINDOW = "10s"
 PROMTOOL_TIMEOUT_SECONDS = 120.0
@@ -54,8 +54,14 @@ def parse_duration(text: str) -> float:
     return float(sum(int(number) * _SECONDS[unit] for number, unit in parts))
 
 
-def rule_files(directory: Path = RULES_DIR) -> list[Path]:
-    return sorted(directory.glob(f"*{RULE_SUFFIX}"))
+def rule_files(directory: Path | str) -> list[Path]:
+    """The `*.rules.yml` files of `directory` (a description's `[alerts] rules`), sorted."""
+    return sorted(Path(directory).glob(f"*{RULE_SUFFIX}"))
+
+
+def rule_tests_file(rule_file: Path) -> Path:
+    """Where the promtool unit tests of `rule_file` live: `tests/<name>.test.yml` beside it."""
+    return rule_file.parent / TESTS_FOLDER / rule_file.name.replace(RULE_SUFFIX, TEST_SUFFIX)
 
 
 def read_rule_file(path: Path) -> dict[str, Any]:
@@ -99,14 +105,14 @@ class RuleSet:
     rules: dict[str, AlertRule]  # rule name -> rule
 
 
-def shortened_rule_set() -> RuleSet:
-    """Every shipped rule file with the test profile's short `for:` and windows."""
-    texts = shortened_rule_files()
+def shortened_rule_set(directory: Path | str) -> RuleSet:
+    """Every rule file of `directory` with the test profile's short `for:` and windows."""
+    texts = shortened_rule_files(directory)
     return RuleSet(texts, rules_from_texts(texts))
 
 
-def shortened_rule_files(directory: Path = RULES_DIR) -> dict[str, str]:
-    """File name -> the test profile's text, for every shipped rule file."""
+def shortened_rule_files(directory: Path | str) -> dict[str, str]:
+    """File name -> the test profile's text, for every rule file of `directory`."""
     return {path.name: shorten_for_tests(path.read_text()) for path in rule_files(directory)}
 
 

@@ -1,5 +1,6 @@
-"""Prometheus scraping the target and the Pushgateway, evaluating the rules, sending to
-Alertmanager, which routes every alert to the harness's webhook receiver.
+"""Prometheus scraping the target (as the job its description's `[alerts] job` names) and
+the Pushgateway, evaluating the rules, sending to Alertmanager, which routes every alert
+to the harness's webhook receiver.
 
 Each piece is the real server, started through the harness's providers by a `Starter`
 (`start("prometheus", config=...)`): the `*_factory` fixtures in a test, a launcher in
@@ -23,7 +24,6 @@ from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.prometheus import PrometheusProvider
 
 Starter = Callable[..., RunningService[Any]]
-TARGET_JOB = "intelgraph-api"
 PUSHGATEWAY_JOB = "pushgateway"
 READY_DEADLINE_SECONDS = 20.0
 HTTP_TIMEOUT_SECONDS = 5.0
@@ -83,6 +83,7 @@ class AlertStack:
     receiver: WebhookReceiver
     scrape: Mapping[str, str]
     timing: Timing = TIMING
+    target_job: str | None = None  # the job of `scrape` that is the target (None: none)
 
     def alerts(self) -> list[Mapping[str, Any]]:
         """Prometheus's active (pending or firing) alerts."""
@@ -125,9 +126,14 @@ class AlertStack:
 
 
 def start_stack(
-    start: Starter, receiver: WebhookReceiver, scrape: Mapping[str, str], rules: Mapping[str, str]
+    start: Starter,
+    receiver: WebhookReceiver,
+    scrape: Mapping[str, str],
+    rules: Mapping[str, str],
+    target_job: str | None = None,
 ) -> AlertStack:
-    """Alertmanager -> webhook, then Prometheus with `rules` (file name -> YAML text)."""
+    """Alertmanager -> webhook, then Prometheus with `rules` (file name -> YAML text);
+    `target_job`: which job of `scrape` is the target."""
     alertmanager = start("alertmanager", config=alertmanager_config(receiver.url)).endpoint
     address = f"{alertmanager.host}:{alertmanager.port}"
     prometheus = start(
@@ -135,4 +141,6 @@ def start_stack(
         config=prometheus_config(scrape, address, sorted(rules)),
         rule_files=dict(rules),
     ).endpoint
-    return AlertStack(prometheus.url, alertmanager.url, receiver, dict(scrape))
+    return AlertStack(
+        prometheus.url, alertmanager.url, receiver, dict(scrape), target_job=target_job
+    )

@@ -1,30 +1,44 @@
-"""Bounded background traffic to the target: loopback only, stopped by time and by count."""
+"""Bounded background traffic to the target: loopback only, stopped by time and by count.
+
+What is sent comes from the system description: request lines (`"GET /items/{item}"`)
+whose `{value}` fields the description's value generators fill (`system.sampling`), and
+the records the alert suites create first through its `[write_path]`.
+"""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import requests
 
+from alerting.errors import RecordWriteError
+from chaos.ledger import write_body
 from load.plan import is_loopback
+from system.description import RequestLine, WritePath
+from system.sampling import Sampler
 
 MAX_REQUESTS = 20_000
 REQUEST_TIMEOUT_SECONDS = 10.0
 CREATE_DEADLINE_SECONDS = 30.0
+RecordId = int | str
 
 
 class Traffic:
-    """`concurrency` threads cycling through `paths` until `stop()`, the deadline or the cap,
-    each pausing `pause_seconds` after every answer (0: as fast as the target answers)."""
+    """`concurrency` threads cycling through request `lines` (templates filled by `sampler`)
+    until `stop()`, the deadline or the cap, each pausing `pause_seconds` after every
+    answer (0: as fast as the target answers)."""
 
     def __init__(
         self,
         base_url: str,
-        paths: Sequence[str],
+        lines: Sequence[RequestLine],
+        sampler: Sampler,
+        *,
         concurrency: int,
         deadline_seconds: float,
         pause_seconds: float = 0.0,
@@ -32,9 +46,12 @@ class Traffic:
         host = urlsplit(base_url).hostname or ""
         if not is_loopback(host):
             raise ValueError(f"alert suites send traffic to loopback only, not to {base_url}")
-        self.base_url = base_url
+        if not lines:
+            raise ValueError("no request to send: give at least one request line")
+        self.base_url = base_url.rstrip("/")
         self._pause = pause_seconds
-        self._paths = itertools.cycle(paths)
+        self._sampler = sampler
+        self._requests = itertools.cycle(lines)
         self._lock = threading.Lock()
         self._sent = 0
         self._stop = threading.Event()
@@ -49,20 +66,25 @@ class Traffic:
     def sent(self) -> int:
         return self._sent
 
-    def _next(self) -> str | None:
+    def _next(self) -> tuple[str, str] | None:
+        """The next (method, filled path), or None when it is time to stop."""
         with self._lock:
             if self._stop.is_set() or self._sent >= MAX_REQUESTS:
                 return None
             if time.monotonic() >= self._deadline:
                 return None
             self._sent += 1
-            return next(self._paths)
+            line = next(self._requests)
+            return line.method, self._sampler.fill(line.path)
 
     def _run(self) -> None:
         with requests.Session() as session:
-            while (path := self._next()) is not None:
+            while (request := self._next()) is not None:
+                method, path = request
                 try:
-                    session.get(f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS)
+                    session.request(
+                        method, f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS
+                    )
                 except requests.RequestException:
                     time.sleep(0.05)  # a dead target: do not spin
                 if self._pause:
@@ -80,26 +102,52 @@ class Traffic:
         self.stop()
 
 
-def create_entities(base_url: str, count: int) -> list[int]:
-    """`count` entities created through the target's API, each linked to the two before it
-    (so graph reads traverse real links); their ids, in order. Loopback only."""
+def create_records(base_url: str, write_path: WritePath | None, count: int) -> list[RecordId]:
+    """`count` records created through the target's API with the description's write path,
+    each linked to the one before it (`{link}`, an integer id; so reads that follow links
+    find some);
+    their ids (the answer's `write_path.id`), in order. No write path: none. Loopback only.
+    """
+    if write_path is None or count <= 0:
+        return []
     host = urlsplit(base_url).hostname or ""
     if not is_loopback(host):
         raise ValueError(f"alert suites write to loopback targets only, not to {base_url}")
-    ids: list[int] = []
+    url = f"{base_url.rstrip('/')}{write_path.create.path}"
+    run = uuid.uuid4().hex[:8]
+    ids: list[RecordId] = []
     deadline = time.monotonic() + CREATE_DEADLINE_SECONDS
     with requests.Session() as session:
         while len(ids) < count:
-            body = {"name": f"normal-load-{len(ids)}", "kind": "alert-suite", "links": ids[-2:]}
-            answer = session.post(
-                f"{base_url}/entities", json=body, timeout=REQUEST_TIMEOUT_SECONDS
+            link = ids[-1] if ids and isinstance(ids[-1], int) else None
+            body = write_body(write_path, f"alert-suite-{run}-{len(ids)}", link)
+            answer = session.request(
+                write_path.create.method, url, json=body, timeout=REQUEST_TIMEOUT_SECONDS
             )
             if answer.status_code == requests.codes.service_unavailable:
-                # a fresh target's first writes may time out on a cold Neo4j: try again
+                # a fresh target's first writes may time out on a cold database: try again
                 if time.monotonic() >= deadline:
                     answer.raise_for_status()
                 time.sleep(0.2)
                 continue
-            answer.raise_for_status()
-            ids.append(int(answer.json()["id"]))
+            if answer.status_code not in write_path.created:
+                raise RecordWriteError(
+                    f"{write_path.create} answered {answer.status_code}, not one of "
+                    f"{list(write_path.created)} (the description's [write_path] created)"
+                )
+            ids.append(_record_id(answer, write_path))
     return ids
+
+
+def _record_id(answer: requests.Response, write_path: WritePath) -> RecordId:
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    value = body.get(write_path.id) if isinstance(body, dict) else None
+    if not isinstance(value, int | str) or isinstance(value, bool):
+        raise RecordWriteError(
+            f"{write_path.create} answered {answer.status_code} without a record id under "
+            f"{write_path.id!r} (the description's [write_path] id)"
+        )
+    return value

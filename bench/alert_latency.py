@@ -1,33 +1,36 @@
-"""Per shipped rule: measured time-to-fire divided by its theoretical bound.
+"""Per rule of a system: measured time-to-fire divided by its theoretical bound.
 
-Each rule's real condition is induced exactly as in `suites/alerts/test_firing.py` (a
-slow or failing reference target, a killed one, drill results pushed), on a fresh
+Each rule's real condition is induced exactly as in `suites/alerts/test_firing.py` (as
+the system description's `[alerts.induce]` says: a faulted target, a killed one, results
+pushed), on a fresh
 Prometheus + Alertmanager + Pushgateway with the test profile's rules, and the time from
 inducing it to the webhook receiving the alert is divided by
 `scrape + evaluation + for + group_wait + detection + margin` (`alerting/bounds.py`).
 Aim: every ratio <= 1.2. Median of `--runs` runs per rule.
 
-    .venv/bin/python -m bench.alert_latency [--runs 3] [--rule ServiceDown ...]
+    .venv/bin/python -m bench.alert_latency [--runs 3] [--rule NAME ...] [--system NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from alerting.conditions import CONDITIONS
-from alerting.e2e import Measured, expect_fires, prepare
+from alerting.conditions import condition_for
+from alerting.e2e import Measured, expect_fires, prepare_condition
 from alerting.rules import rules_from_texts, select_rules, shortened_rule_files
 from alerting.stack import Starter
 from alerting.webhook import WebhookReceiver
 from fixtures.backend import Backend
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.profile import local_profile
-from fixtures.providers.registry import PROVIDERS
+from fixtures.providers.registry import make_provider
+from system.loader import DEFAULT_SYSTEM, System, load_system
 
 AIM = 1.2
 ENTITIES = 1_000
@@ -36,18 +39,20 @@ ENTITIES = 1_000
 class BenchStarter:
     """`start(name, **arguments)` on a native launcher; the target gets the databases."""
 
-    def __init__(self, launcher: ServiceLauncher) -> None:
+    def __init__(self, launcher: ServiceLauncher, system: System) -> None:
         self.launcher = launcher
+        self.system = system
         self.databases: dict[str, Any] = {}
         self.started: list[RunningService[Any]] = []
 
     def __call__(self, name: str, **arguments: Any) -> RunningService[Any]:
         if name == "api":
+            local = self.system.description.local
             if not self.databases:
-                for database in ("postgres", "neo4j", "redis"):
-                    self.databases[database] = self.launcher.start(PROVIDERS[database]()).endpoint
+                for database in local.services if local is not None else ():
+                    self.databases[database] = self.launcher.start(make_provider(database)).endpoint
             arguments = {**self.databases, "entities": ENTITIES, **arguments}
-        service = self.launcher.start(PROVIDERS[name](**arguments))
+        service = self.launcher.start(make_provider(name, self.system, **arguments))
         self.started.append(service)
         return service
 
@@ -58,12 +63,15 @@ class BenchStarter:
         self.started.clear()
 
 
-def measure(start: Starter, rule_name: str, texts: dict[str, str]) -> Measured:
+def measure(start: Starter, system: System, rule_name: str, texts: dict[str, str]) -> Measured:
     rule = rules_from_texts(texts)[rule_name]
-    condition = CONDITIONS[rule_name]
+    condition = condition_for(system.description, rule_name)
+    alerts = system.description.alerts
+    assert condition is not None
+    assert alerts is not None
     with WebhookReceiver() as receiver:
-        stack, situation = prepare(
-            start, receiver, condition.faults, texts, {rule_name}, warm=condition.warm
+        stack, situation = prepare_condition(
+            start, receiver, texts, {rule_name}, condition=condition, job=alerts.job
         )
         try:
             return expect_fires(stack, rule, condition, situation)
@@ -75,17 +83,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--rule", action="append", default=[], help="only this rule")
+    parser.add_argument("--system", default=DEFAULT_SYSTEM, help="the system description")
     args = parser.parse_args()
-    texts = shortened_rule_files()
-    names = [rule.name for rule in select_rules(rules_from_texts(texts), args.rule)]
-    launcher = ServiceLauncher(Backend.NATIVE, local_profile())
-    starter = BenchStarter(launcher)
+    system = load_system(args.system)
+    alerts = system.description.alerts
+    if alerts is None:
+        parser.exit(2, f"{system.describe()} has no [alerts]: nothing to measure\n")
+    texts = shortened_rule_files(Path(alerts.rules))
+    chosen = select_rules(rules_from_texts(texts), args.rule)
+    names = [rule.name for rule in chosen if condition_for(system.description, rule.name)]
+    for rule in chosen:
+        if rule.name not in names:
+            print(f"{rule.name}: skipped, no [alerts.induce.{rule.name}] in {system.source}")
+    launcher = ServiceLauncher(Backend.NATIVE, local_profile(), system=system)
+    starter = BenchStarter(launcher, system)
     results: dict[str, list[Measured]] = {}
     try:
         for name in names:
             for _ in range(args.runs):
                 try:
-                    results.setdefault(name, []).append(measure(starter, name, texts))
+                    results.setdefault(name, []).append(measure(starter, system, name, texts))
                 finally:
                     starter.stop_started()
     finally:

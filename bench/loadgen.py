@@ -40,6 +40,8 @@ from fixtures.providers.redis import RedisProvider
 from fixtures.tools import require_binary
 from load.plan import LoadPlan
 from load.runner import run_load
+from load.traffic import traffic_of
+from system.loader import DEFAULT_SYSTEM, load_system
 
 ENTITIES = 2_000
 THROUGHPUT_AIM = 0.8
@@ -106,7 +108,9 @@ def run_harness(
         duration_seconds=seconds,
         rate_per_second=rate,
         users=None if rate is not None else users,
-        entity_ids=f"1-{ENTITIES}",
+        traffic=traffic_of(load_system(DEFAULT_SYSTEM).description, "entity_query").with_ids(
+            f"1-{ENTITIES}", None
+        ),
     )
     result = run_load(plan, workdir)
     problem = result.generator.problem()

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m chaos --var-file chaos-vars.json           # the local stack
     .venv/bin/chaos run --rollback-strategy=always --var-file chaos-vars.json \\
-        scenarios/chaos/redis-latency.json                          # in another terminal
+        scenarios/intelgraph/chaos/redis-latency.json                          # in another terminal
 
 Locally it starts the chaos suite's stack (`chaos.stack`: Postgres, Neo4j, Redis,
 Toxiproxy and the reference target, supervised), writes the experiments' configuration
@@ -76,7 +76,7 @@ def serve(var_file: Path) -> int:
             print(f"chaos: the stack is up; its configuration is in {var_file}")
             print(
                 "chaos: run an experiment with: .venv/bin/chaos run --rollback-strategy=always "
-                f"--var-file {var_file} scenarios/chaos/redis-latency.json"
+                f"--var-file {var_file} scenarios/intelgraph/chaos/redis-latency.json"
             )
             print("chaos: Ctrl-C stops everything", flush=True)
             while not stop.wait(PID_REFRESH_SECONDS):

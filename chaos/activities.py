@@ -8,13 +8,16 @@ with a one-line reason when it does not hold: Chaos Toolkit records the activity
 failed with that reason in its journal, and the harness fails the experiment on it.
 
 Configuration keys: `api_url`, `run_dir`, `run_id` (unique per run: it names the toxics),
-`toxiproxy_url`, `proxy_<dependency>` (the proxies carrying the target's traffic),
-`p95_seconds`, `dependency_timeout_seconds`, `entity_ids`, `allow_remote_load`,
-`allowed_faults` (fault kinds this target allows), and standalone `pid_file_<service>`.
+`system` and `system_set` (the system description and its overrides: the workloads the
+load activities send, the health check, the write path of the ledger), `toxiproxy_url`,
+`proxy_<dependency>` (the proxies carrying the target's traffic), `p95_seconds`,
+`dependency_timeout_seconds`, `entity_ids`, `allow_remote_load`, `allowed_faults` (fault
+kinds this target allows), and standalone `pid_file_<service>`.
 """
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -41,10 +44,13 @@ from chaos.stress import cpu_stress, memory_stress
 from fixtures.errors import HarnessError
 from fixtures.lifecycle.reaper import signal_tree
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
-from load.ids import DEFAULT_ENTITY_IDS
 from load.plan import LoadPlan
 from load.result import LoadResult
 from load.runner import start_load as start_load_run
+from load.traffic import traffic_of
+from system.description import Description, WritePath
+from system.description import Health as HealthSpec
+from system.loader import DEFAULT_SYSTEM, load_system
 
 Configuration = Mapping[str, Any]
 SETTLE_SECONDS = 2.0  # after a window ends, before it is judged: its requests finish
@@ -57,8 +63,19 @@ DEFAULT_TIMEOUT_SECONDS = 1.0
 
 # the steady state ---------------------------------------------------------------------
 def healthz_ok(configuration: Configuration) -> bool:
-    """`/healthz` answers 200 with status ok (every dependency checked and fine)."""
-    return healthz(require(configuration, "api_url")).ok
+    """The health check answers healthy (every dependency it names fine)."""
+    return healthz(require(configuration, "api_url"), _description(configuration).health).ok
+
+
+def _description(config: Configuration) -> Description:
+    """The system description the run's configuration names (the reference's by default)."""
+    overrides = tuple(str(item) for item in config.get("system_set") or ())
+    return _load_description(str(config.get("system") or DEFAULT_SYSTEM), overrides)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_description(reference: str, overrides: tuple[str, ...]) -> Description:
+    return load_system(reference, overrides).description
 
 
 def load_within_slo(
@@ -137,12 +154,21 @@ def stop_load(configuration: Configuration | None = None) -> dict[str, Any]:
 
 
 def _plan(config: Configuration, scenario: str, rate: float, seconds: float) -> LoadPlan:
+    """`scenario` is a workload of the system description: what the load sends."""
+    description = _description(config)
+    if scenario not in description.workloads:
+        known = ", ".join(description.workloads) or "none"
+        raise ExperimentError(
+            f"load scenario {scenario!r} is not a workload of the system description "
+            f"{description.name} (its workloads: {known})"
+        )
+    ids = config.get("entity_ids") or None
     return LoadPlan(
         scenario=scenario,
         base_url=require(config, "api_url"),
         duration_seconds=float(seconds),
         rate_per_second=float(rate),
-        entity_ids=str(config.get("entity_ids") or DEFAULT_ENTITY_IDS),
+        traffic=traffic_of(description, scenario).with_ids(ids and str(ids), None),
         allow_remote=bool(config.get("allow_remote_load", False)),
         latency_bound_seconds=_bound(config),
     )
@@ -429,24 +455,34 @@ def _seconds(value: float | str | None, config: Configuration) -> float | None:
 def expect_healthz_failing(
     dependency: str, within_seconds: float = 2.0, configuration: Configuration | None = None
 ) -> dict[str, Any]:
-    """`/healthz` answers 503 naming `dependency` within `within_seconds` of the fault."""
+    """The health check answers unhealthy naming `dependency` within `within_seconds` of the
+    fault. Skipped (said so in the measures) when the description's `[health]` does not
+    say where its body names each dependency: never guessed."""
     config = configuration or {}
     state = state_of(config)
     api = require(config, "api_url")
+    spec = _description(config).health
+    if spec.dependencies is None:
+        reason = (
+            f"the health check naming {dependency} is not checked: the system description's "
+            "[health] has no 'dependencies' key"
+        )
+        state.measures.setdefault("skipped", []).append(reason)
+        return {"skipped": reason}
     started = state.since("fault_on")
     seen: list[str] = []
 
     def names_it() -> bool:
-        health = healthz(api)
+        health = healthz(api, spec)
         seen.append(health.describe())
-        return health.status == 503 and dependency in health.failing()
+        return health.status != spec.status and dependency in (health.failing() or [])
 
     remaining = max(0.0, started + within_seconds - time.time())
     waited = wait_for(names_it, remaining)
     if waited is None:
         raise HypothesisFailedError(
-            f"/healthz did not answer 503 naming {dependency} within {within_seconds:g} s of "
-            f"the fault; it answered {seen[-1] if seen else 'nothing'}"
+            f"{spec.path} did not answer unhealthy naming {dependency} within "
+            f"{within_seconds:g} s of the fault; it answered {seen[-1] if seen else 'nothing'}"
         )
     detected = time.time() - started
     state.measures["time_to_detect_seconds"] = detected
@@ -458,8 +494,8 @@ def expect_recovery(
     from_mark: str = "fault_off",
     configuration: Configuration | None = None,
 ) -> dict[str, Any]:
-    """Back to steady state within `within_seconds` of `from_mark`: `/healthz` ok and a
-    window of load in which every request succeeded under the P95 bound."""
+    """Back to steady state within `within_seconds` of `from_mark`: the health check ok and
+    a window of load in which every request succeeded under the P95 bound."""
     config = configuration or {}
     state = state_of(config)
     api, bound = require(config, "api_url"), _bound(config)
@@ -470,7 +506,7 @@ def expect_recovery(
     while window + RECOVERY_WINDOW_SECONDS <= origin + within_seconds + RECOVERY_WINDOW_SECONDS:
         ready_at = window + RECOVERY_WINDOW_SECONDS + SETTLE_SECONDS
         time.sleep(max(0.0, ready_at - time.time()))
-        good, last = _steady(state, api, window, bound)
+        good, last = _steady(state, api, window, bound, _description(config).health)
         if good:
             recovered = max(0.0, window - origin)
             state.measures["time_to_recover_seconds"] = recovered
@@ -482,14 +518,16 @@ def expect_recovery(
     )
 
 
-def _steady(state: RunState, api: str, since: float, bound: float) -> tuple[bool, str]:
+def _steady(
+    state: RunState, api: str, since: float, bound: float, spec: HealthSpec
+) -> tuple[bool, str]:
     if state.load is None:
         raise ExperimentError("expect_recovery: no load is running (start_load comes first)")
     result = state.load.result(since=since, until=since + RECOVERY_WINDOW_SECONDS)
     if result.requests == 0 or result.errors or result.pending or result.p95 >= bound:
         return False, f"last window: {result.summary()}, errors {dict(result.error_kinds)}"
-    health = healthz(api)
-    return health.ok, f"/healthz {health.describe()}"
+    health = healthz(api, spec)
+    return health.ok, f"{spec.path} {health.describe()}"
 
 
 def wait_restarted(
@@ -600,10 +638,14 @@ def expect_archive_catches_up(
 
 # the write ledger ----------------------------------------------------------------------
 def start_writer(rate: float = 5.0, configuration: Configuration | None = None) -> dict[str, Any]:
-    """Write entities in the background and keep a ledger of every outcome."""
+    """Write records in the background (the description's `[write_path]`) and keep a ledger
+    of every outcome."""
     config = configuration or {}
     state = state_of(config)
-    state.writer = Writer(require(config, "api_url"), rate=rate, run=require(config, "run_id"))
+    path = _write_path(config)
+    link = _first_id(config)
+    run = require(config, "run_id")
+    state.writer = Writer(require(config, "api_url"), path, rate=rate, run=run, link=link)
     state.writer.start()
     return {"rate": rate}
 
@@ -625,12 +667,29 @@ def expect_no_write_lost(configuration: Configuration | None = None) -> dict[str
         stop_writer(config)
     if state.ledger is None:
         raise ExperimentError("expect_no_write_lost: no writer ran (start_writer comes first)")
-    check = check_ledger(require(config, "api_url"), state.ledger)
+    check = check_ledger(require(config, "api_url"), state.ledger, _write_path(config))
     state.measures["writes"] = check.counts
     state.measures["writes_not_kept"] = len(check.lost) + len(check.changed) + len(check.duplicated)
     if not check.ok:
         raise HypothesisFailedError(check.describe())
     return {"writes": check.counts, "result": check.describe()}
+
+
+def _write_path(config: Configuration) -> WritePath:
+    description = _description(config)
+    if description.write_path is None:
+        raise ExperimentError(
+            f"the system description {description.name} has no [write_path]: the lost-write "
+            "ledger cannot write (add create, json, read and compare)"
+        )
+    return description.write_path
+
+
+def _first_id(config: Configuration) -> int | None:
+    """An existing record to link writes to: the first of the profile's (or seeded) ids."""
+    spec = str(config.get("entity_ids") or "")
+    first = spec.split(",", 1)[0].split("-", 1)[0].strip()
+    return int(first) if first.isdigit() else None
 
 
 # the end --------------------------------------------------------------------------------

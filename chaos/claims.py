@@ -37,7 +37,7 @@ class Claim:
     max_success: float | None = None
     p95_below: float | None = None
     max_latency_below: float | None = None
-    routes: tuple[str, ...] = ()  # route templates, e.g. "GET /entities/{id}"; () = all
+    routes: tuple[str, ...] = ()  # route templates, e.g. "GET /items/{id}"; () = all
 
     def describe(self) -> str:
         parts = []

@@ -1,6 +1,7 @@
-"""The experiments under `scenarios/chaos`: found, validated, run, judged.
+"""The experiments of a system (its description's `[chaos] experiments` folder): found,
+validated, run, judged.
 
-Each `scenarios/chaos/<name>.json` is a Chaos Toolkit experiment (title, description,
+Each `<folder>/<name>.json` is a Chaos Toolkit experiment (title, description,
 steady-state-hypothesis with tolerances, method, rollbacks), valid under `chaos validate`
 and runnable by `chaos run`. Its `extensions` entry named `reliability-harness` says how
 the harness uses it:
@@ -35,8 +36,6 @@ from chaos import activities, phases
 from chaos.context import ChaosContext, bound
 from chaos.errors import INVALID_RUN, ExperimentError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS_DIR = REPO_ROOT / "scenarios" / "chaos"
 EXTENSION = "reliability-harness"
 ROLLBACKS_ALWAYS = {"runtime": {"rollbacks": {"strategy": "always"}}}
 FAULT_KINDS = (
@@ -79,7 +78,7 @@ class Experiment:
         return None
 
 
-def discover(directory: Path = EXPERIMENTS_DIR) -> dict[str, Experiment]:
+def discover(directory: Path) -> dict[str, Experiment]:
     """Every experiment of `directory`, each checked by Chaos Toolkit; `ExperimentError`
     naming the file and the reason for the first one that is not valid."""
     return {path.stem: read(path) for path in sorted(directory.glob("*.json"))}
@@ -149,9 +148,11 @@ def _extension(document: Mapping[str, Any], path: Path) -> dict[str, Any]:
     )
 
 
-def select(known: Mapping[str, Experiment], names: Iterable[str]) -> list[Experiment]:
-    """The named experiments (a name of scenarios/chaos, or the path of an experiment file
-    of one's own); `ExperimentError` naming the known ones for a wrong name."""
+def select(
+    known: Mapping[str, Experiment], names: Iterable[str], directory: Path | None = None
+) -> list[Experiment]:
+    """The named experiments (a name of the system's experiments, or the path of an
+    experiment file of one's own); `ExperimentError` naming the known ones for a wrong name."""
     chosen = []
     for name in names:
         if name.endswith(".json") or "/" in name:
@@ -163,7 +164,7 @@ def select(known: Mapping[str, Experiment], names: Iterable[str]) -> list[Experi
         if name not in known:
             raise ExperimentError(
                 f"no chaos experiment {name!r}; known: {', '.join(sorted(known)) or 'none'} "
-                f"(files in {EXPERIMENTS_DIR})"
+                f"(files in {directory or 'the system description'})"
             )
         chosen.append(known[name])
     return chosen

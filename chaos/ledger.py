@@ -1,18 +1,19 @@
-"""No acknowledged write lost: a writer keeps a ledger of every POST, checked after recovery.
+"""No acknowledged write lost: a writer keeps a ledger of every write, checked after recovery.
 
-This is Jepsen's set check, which no chaos tool gives. During a fault a writer sends
-`POST /entities` at a steady rate (bounded by a count and a deadline, to loopback or a
-namespace of ours) and records each outcome:
+This is Jepsen's set check, which no chaos tool gives. During a fault a writer creates
+records through the system description's `[write_path]` (its `create` request and JSON
+body, `{name}` unique per write, `{link}` an existing record) at a steady rate (bounded by
+a count and a deadline, to loopback or a namespace of ours) and records each outcome:
 
-- acknowledged: 201 with an id — the target promised the entity exists;
-- failed: an answer that is not 201 (503, 500, 4xx), or a connection that could not be
-  made (refused) — nothing was promised;
+- acknowledged: a `created` status with an id — the target promised the record exists;
+- failed: another answer (503, 500, 4xx), or a connection that could not be made
+  (refused) — nothing was promised;
 - unknown: no answer within the request timeout, or the connection broke after the
   request went out — it may or may not exist (reported, never counted as lost).
 
-After recovery every acknowledged entity is read back (`GET /entities/{id}`): one that is
-missing is LOST, one whose name or kind differs is CHANGED, an id acknowledged twice is
-DUPLICATED. The report names each of them.
+After recovery every acknowledged record is read back (`read`, `{id}`): one that is
+missing (404) is LOST, one whose `compare` keys differ is CHANGED, an id acknowledged
+twice is DUPLICATED. The report names each of them.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import requests
+
+from system.description import WritePath
 
 Outcome = Literal["acknowledged", "failed", "unknown"]
 REQUEST_TIMEOUT_SECONDS = 5.0
@@ -39,11 +42,11 @@ class Write:
 
     sequence: int
     name: str
-    kind: str
     outcome: Outcome
-    entity_id: int | None
+    entity_id: int | str | None
     detail: str  # the status, or the exception
     sent_at: float  # wall clock
+    expected: dict[str, Any] = field(default_factory=dict)  # what must read back
 
 
 @dataclass
@@ -61,12 +64,13 @@ class Ledger:
 
 
 class Writer:
-    """Writes entities at `rate` per second in a thread until `stop()`, the deadline or
-    `MAX_WRITES`; each links to one existing entity (`link`) so the graph path is used."""
+    """Writes records at `rate` per second in a thread until `stop()`, the deadline or
+    `MAX_WRITES`; each may link to one existing record (`link`, the body's `{link}`)."""
 
     def __init__(
         self,
         base_url: str,
+        path: WritePath,
         *,
         rate: float = 5.0,
         deadline_seconds: float = 300.0,
@@ -74,6 +78,7 @@ class Writer:
         run: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.path = path
         self.interval = 1.0 / rate
         self.link = link
         self.ledger = Ledger(run or uuid.uuid4().hex[:12])
@@ -106,22 +111,47 @@ class Writer:
 
     def _write(self, session: requests.Session, sequence: int) -> Write:
         name = f"ledger-{self.ledger.run}-{sequence}"
-        body = {"name": name, "kind": "ledger", "links": [] if self.link is None else [self.link]}
+        body = write_body(self.path, name, self.link)
+        expected = (
+            {key: body.get(key) for key in self.path.compare} if isinstance(body, dict) else {}
+        )
         sent_at = time.time()
         try:
-            answer = session.post(
-                f"{self.base_url}/entities", json=body, timeout=REQUEST_TIMEOUT_SECONDS
+            answer = session.request(
+                self.path.create.method,
+                f"{self.base_url}{self.path.create.path}",
+                json=body,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+                allow_redirects=False,
             )
         except requests.RequestException as error:
             outcome: Outcome = "failed" if never_sent(error) else "unknown"
-            return Write(sequence, name, "ledger", outcome, None, type(error).__name__, sent_at)
-        if answer.status_code == requests.codes.created:
-            entity_id = _entity_id(answer)
-            if entity_id is not None:
-                return Write(sequence, name, "ledger", "acknowledged", entity_id, "201", sent_at)
-        return Write(
-            sequence, name, "ledger", "failed", None, f"HTTP {answer.status_code}", sent_at
-        )
+            return Write(sequence, name, outcome, None, type(error).__name__, sent_at, expected)
+        if answer.status_code in self.path.created:
+            record_id = _record_id(answer, self.path.id)
+            if record_id is not None:
+                detail = str(answer.status_code)
+                return Write(sequence, name, "acknowledged", record_id, detail, sent_at, expected)
+        detail = f"HTTP {answer.status_code}"
+        return Write(sequence, name, "failed", None, detail, sent_at, expected)
+
+
+def write_body(path: WritePath, name: str, link: int | None) -> Any:
+    """The create request's JSON body: `{name}` and `{link}` filled (a `{link}` without a
+    record to link to is left out of its list, or null)."""
+
+    def fill(value: Any) -> Any:
+        if value == "{link}":
+            return link
+        if isinstance(value, str):
+            return value.replace("{name}", name)
+        if isinstance(value, dict):
+            return {key: fill(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [fill(item) for item in value if not (item == "{link}" and link is None)]
+        return value
+
+    return fill(path.body)
 
 
 def never_sent(error: requests.RequestException) -> bool:
@@ -131,12 +161,13 @@ def never_sent(error: requests.RequestException) -> bool:
     return isinstance(error, requests.ConnectionError) and "NewConnectionError" in repr(error)
 
 
-def _entity_id(answer: requests.Response) -> int | None:
+def _record_id(answer: requests.Response, key: str) -> int | str | None:
     try:
-        value = answer.json().get("id")
+        body = answer.json()
     except ValueError:
         return None
-    return value if isinstance(value, int) else None
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -146,7 +177,7 @@ class LedgerCheck:
     counts: dict[str, int]
     lost: list[Write]
     changed: list[tuple[Write, str]]
-    duplicated: list[int]
+    duplicated: list[int | str]
 
     @property
     def ok(self) -> bool:
@@ -174,14 +205,14 @@ def _names(writes: list[Write]) -> str:
     return shown + (f" and {len(writes) - 5} more" if len(writes) > 5 else "")
 
 
-def check_ledger(base_url: str, ledger: Ledger) -> LedgerCheck:
+def check_ledger(base_url: str, ledger: Ledger, path: WritePath) -> LedgerCheck:
     """Read back every acknowledged write of `ledger` from the target."""
     acknowledged = ledger.acknowledged()
     ids = Counter(write.entity_id for write in acknowledged)
     lost, changed = [], []
     with requests.Session() as session:
         for write in acknowledged:
-            problem = _read_back(session, base_url.rstrip("/"), write)
+            problem = _read_back(session, base_url.rstrip("/"), write, path)
             if problem == "missing":
                 lost.append(write)
             elif problem is not None:
@@ -190,17 +221,31 @@ def check_ledger(base_url: str, ledger: Ledger) -> LedgerCheck:
     return LedgerCheck(ledger.counts(), lost, changed, duplicated)
 
 
-def _read_back(session: requests.Session, base_url: str, write: Write) -> str | None:
-    """None if the entity is there as written; "missing"; or what differs."""
+def _read_back(
+    session: requests.Session, base_url: str, write: Write, path: WritePath
+) -> str | None:
+    """None if the record is there as written; "missing"; or what differs."""
+    url = base_url + path.read.path.replace("{id}", str(write.entity_id))
     try:
-        answer = session.get(f"{base_url}/entities/{write.entity_id}", timeout=READ_TIMEOUT_SECONDS)
+        answer = session.request(
+            path.read.method, url, timeout=READ_TIMEOUT_SECONDS, allow_redirects=False
+        )
     except requests.RequestException as error:
         return f"unreadable: {type(error).__name__}"
     if answer.status_code == requests.codes.not_found:
         return "missing"
     if answer.status_code != requests.codes.ok:
         return f"unreadable: HTTP {answer.status_code}"
-    body = answer.json()
-    if body.get("name") != write.name or body.get("kind") != write.kind:
-        return f"read back as {body.get('name')!r}/{body.get('kind')!r}"
+    try:
+        body = answer.json()
+    except ValueError:
+        return "unreadable: not JSON"
+    differs = {
+        key: body.get(key) if isinstance(body, dict) else None
+        for key, value in write.expected.items()
+        if not isinstance(body, dict) or body.get(key) != value
+    }
+    if differs:
+        shown = ", ".join(f"{key}={value!r}" for key, value in differs.items())
+        return f"read back with {shown}"
     return None

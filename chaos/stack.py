@@ -1,8 +1,9 @@
-"""The chaos suite's own target: one reference target on databases of its own, supervised.
+"""The chaos suite's own target: the system on databases of its own, supervised.
 
 Destructive faults must not hurt the services the other suites share, so the chaos suite
-starts a stack of its own: Postgres (with the disk-fault shim, idle), Neo4j, Redis, a
-Toxiproxy, and the reference target reaching each database through a Toxiproxy proxy,
+starts a stack of its own: the services the system description's `[local]` needs
+(Postgres with the disk-fault shim, idle; Neo4j; Redis), a Toxiproxy, and the target
+reaching each of them through a Toxiproxy proxy,
 with libfaketime preloaded (clock +0 until a fault says otherwise) and, where the machine
 allows (root, `ip netns`), inside a network namespace of the harness, so that a
 partition can drop packets for it alone. Every service is supervised: killed, it is
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +33,11 @@ from fixtures.providers.neo4j import Neo4jProvider
 from fixtures.providers.postgres import PostgresProvider
 from fixtures.providers.redis import RedisProvider
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint, ToxiproxyProvider
+from system.loader import DEFAULT_SYSTEM, System, load_system
 
 ENTITIES = 2_000
 DEPENDENCY_TIMEOUT_SECONDS = 1.0
 RESTART_DELAY_SECONDS = 1.0
-SUPERVISED = ("postgres", "neo4j", "redis", "api")  # Toxiproxy keeps its proxies in memory
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ChaosStack:
     namespace: Namespace | None
     namespace_problem: str | None  # why there is no namespace, if there is none
     extras: dict[str, Any] = field(default_factory=dict)
+    system: System = field(default_factory=lambda: load_system(DEFAULT_SYSTEM))
 
     @property
     def api(self) -> ApiEndpoint:
@@ -56,11 +58,14 @@ class ChaosStack:
         endpoint: ToxiproxyEndpoint = self.services["toxiproxy"].endpoint
         return endpoint
 
-    def configuration(self, run_dir: Path, slo: Slo, **extra: Any) -> dict[str, Any]:
+    def configuration(
+        self, run_dir: Path, slo: Slo, system: System | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """The Chaos Toolkit configuration of one experiment run against this stack."""
         api = self.api
         config: dict[str, Any] = {
             "api_url": api.url,
+            **system_configuration(system or self.system),
             "run_dir": str(run_dir),
             "run_id": uuid.uuid4().hex[:10],
             "toxiproxy_url": self.toxiproxy.url,
@@ -72,9 +77,10 @@ class ChaosStack:
         config.update({f"proxy_{name}": proxy for name, proxy in api.proxies.items()})
         if api.clock_file is not None:
             config["clock_file"] = str(api.clock_file)
-        postgres = self.services["postgres"].endpoint
-        if getattr(postgres, "iofault_file", None) is not None:
-            config["iofault_file"] = str(postgres.iofault_file)
+        postgres = self.services.get("postgres")
+        iofault_file = getattr(postgres.endpoint, "iofault_file", None) if postgres else None
+        if iofault_file is not None:
+            config["iofault_file"] = str(iofault_file)
         if self.namespace is not None:
             config["namespace"] = self.namespace.name
         archive = self.extras.get("archive")
@@ -114,26 +120,34 @@ def chaos_stack(
         place = None
         if problem is None:
             place = exits.enter_context(namespace(launcher.reaper))
-        providers: dict[str, Provider[Any]] = {
-            "postgres": PostgresProvider(io_faults=True),
-            "neo4j": Neo4jProvider(),
-            "redis": RedisProvider(),
+        system = launcher.system or load_system(DEFAULT_SYSTEM)
+        local = system.description.local
+        needed = local.services if local is not None else ()
+        every: dict[str, Callable[[], Provider[Any]]] = {
+            "postgres": lambda: PostgresProvider(io_faults=True),
+            "neo4j": Neo4jProvider,
+            "redis": RedisProvider,
         }
+        providers: dict[str, Provider[Any]] = {name: every[name]() for name in needed}
         if toxiproxy is None:
             providers["toxiproxy"] = ToxiproxyProvider()
         else:
             services["toxiproxy"] = RunningService("toxiproxy", launcher.backend, toxiproxy, 0.0)
         for name, service in _start_together(launcher, providers).items():
             start(name, service)
-        postgres, neo4j, redis = (services[name].endpoint for name in DATABASES)
+        databases: dict[str, Any] = {name: services[name].endpoint for name in needed}
         toxiproxy = services["toxiproxy"].endpoint
-        start("api", launcher.start(_target(postgres, neo4j, redis, toxiproxy, place, seed=True)))
-        for name in SUPERVISED:
+        start("api", launcher.start(_target(system, databases, toxiproxy, place, seed=True)))
+        for name in (*needed, "api"):  # Toxiproxy keeps its proxies in memory: not it
             services[name].supervise(RESTART_DELAY_SECONDS)
-        yield ChaosStack(services, place, problem)
+        yield ChaosStack(services, place, problem, system=system)
 
 
-DATABASES = ("postgres", "neo4j", "redis")
+def system_configuration(system: System | None) -> dict[str, Any]:
+    """The configuration keys that name the system description (`chaos.activities`)."""
+    if system is None:
+        return {}
+    return {"system": str(system.source), "system_set": list(system.overrides)}
 
 
 def _start_together(
@@ -155,9 +169,8 @@ def _start_together(
 
 
 def _target(
-    postgres: Any,
-    neo4j: Any,
-    redis: Any,
+    system: System,
+    databases: dict[str, Any],
     toxiproxy: ToxiproxyEndpoint,
     place: Namespace | None,
     *,
@@ -165,10 +178,11 @@ def _target(
     faults: dict[str, str] | None = None,
 ) -> ApiProvider:
     return ApiProvider(
-        postgres,
-        neo4j,
-        redis,
+        databases.get("postgres"),
+        databases.get("neo4j"),
+        databases.get("redis"),
         toxiproxy,
+        system=system,
         faults=faults,
         seed=seed,
         entities=ENTITIES,
@@ -185,10 +199,11 @@ def with_target(
     """The stack with another target (test-only `faults`, e.g. one without a resilience it
     claims) on the same databases, supervised, through proxies of its own."""
     services = stack.services
+    databases = {name: services[name].endpoint for name in ("postgres", "neo4j", "redis")
+                 if name in services}  # fmt: skip
     provider = _target(
-        services["postgres"].endpoint,
-        services["neo4j"].endpoint,
-        services["redis"].endpoint,
+        stack.system,
+        databases,
         stack.toxiproxy,
         stack.namespace,
         seed=False,
@@ -198,7 +213,10 @@ def with_target(
     try:
         target.supervise(RESTART_DELAY_SECONDS)
         yield ChaosStack(
-            {**stack.services, "api": target}, stack.namespace, stack.namespace_problem
+            {**stack.services, "api": target},
+            stack.namespace,
+            stack.namespace_problem,
+            system=stack.system,
         )
     finally:
         target.stop()

@@ -23,6 +23,7 @@ import psycopg
 from dr.errors import RpoViolatedError, RtoViolatedError
 from dr.primary import ArchivingPrimary
 from fixtures.pushgateway_client import publish
+from system.description import Publish
 
 TICK_SECONDS = 0.05
 
@@ -138,9 +139,28 @@ def require_rto(recovery: RecoveryTime, bound_seconds: float) -> None:
 
 
 def publish_recovery(
-    pushgateway_url: str, database: str, rpo_seconds: float, rto_seconds: float
-) -> None:
-    """`intelgraph_dr_rpo_actual_seconds` and `_rto_` for `database` (design section 6)."""
+    pushgateway_url: str,
+    database: str,
+    rpo_seconds: float,
+    rto_seconds: float,
+    *,
+    names: Publish,
+) -> list[str]:
+    """The measured RPO and RTO of `database`, pushed as the gauges the system
+    description's `[publish]` names (design section 6); one it does not name is not
+    pushed. Returns one line per result not pushed, saying why (evidence)."""
     labels = {"database": database}
-    publish(pushgateway_url, "intelgraph_dr_rpo_actual_seconds", rpo_seconds, labels)
-    publish(pushgateway_url, "intelgraph_dr_rto_actual_seconds", rto_seconds, labels)
+    skipped: list[str] = []
+    for criterion, metric, seconds in (
+        ("rpo", names.rpo, rpo_seconds),
+        ("rto", names.rto, rto_seconds),
+    ):
+        if metric is None:
+            skipped.append(
+                f"the measured {criterion.upper()} of {database} ({seconds:.2f} s) is not "
+                f"pushed: the system description's [publish] names no {criterion} gauge"
+            )
+            continue
+        help_text = f"Measured {criterion.upper()} of the last DR drill"
+        publish(pushgateway_url, metric, seconds, labels, help_text=help_text)
+    return skipped

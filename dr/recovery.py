@@ -1,15 +1,24 @@
 """Losing the primary, measured: RPO and RTO by phase (the engine of suites/dr/test_recovery).
 
-A reference target runs on an archiving primary while a writer commits a row every 50 ms
-and logs each acknowledgement. After `write_seconds` the primary is destroyed (SIGKILL,
-data directory removed). The harness detects it (the target's /healthz turns 503),
-restores the archive into a fresh Postgres to its latest point, starts a target on it and
-waits until it answers healthy and serves an entity written before the failure.
+The system (started as its description's `[local]` says) runs on an archiving primary.
+Before the failure a probe record is created through the description's `[write_path]`
+(its `create` request; the id from the answer's `id` key), then a writer commits a row
+every 50 ms and logs each acknowledgement. After `write_seconds` the primary is destroyed
+(SIGKILL, data directory removed). The harness detects it (the description's health check
+stops answering healthy), restores the archive into a fresh Postgres to its latest point,
+starts the system on it and waits until the health check answers healthy and the probe
+record, written before the failure, reads back as written (`write_path.read`, its
+`compare` keys). A description without `[write_path]` is measured to "the health check
+healthy" only, and the evidence says that the data check was skipped and why.
+
+The restored database is then checked for what a restore must hold (`dr.holdings`: the
+tables, the schema version), outside the RTO.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,18 +26,38 @@ from typing import Any
 import psycopg
 import requests
 
+from chaos.ledger import write_body
+from chaos.probes import Health
 from dr.errors import RecoveryTimedOutError
 from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
+from dr.holdings import Expected, Holdings, check_restored
 from dr.loss import AckStream, RecoveryPoint, RecoveryTime, destroy_primary, recovery_point
 from dr.primary import archiving_primary
 from dr.restore import restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
+from system.description import Description, WritePath
+from system.description import Health as HealthSpec
 
-PROBE_ENTITY = 900_001  # far above any seeded id: never in the shared cache
 DETECT_DEADLINE_SECONDS = 30.0
 HEALTHY_DEADLINE_SECONDS = 120.0
+PROBE_WRITE_DEADLINE_SECONDS = 30.0  # a target on fresh stores may refuse its first writes
+REQUEST_TIMEOUT_SECONDS = 5.0
+POLL_SECONDS = 0.1
+# The primary holds only what the harness wrote there (the probe record, its own tables):
+# a described table may rightly be empty, so here the tables must exist, and the probe
+# record reading back is the check of data.
+LOCAL_ROWS_REQUIRED = False
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The record written through the write path before the failure: what must read back."""
+
+    record_id: int | str
+    name: str
+    expected: dict[str, Any]  # the `compare` keys as written
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,18 @@ class Recovered:
     point: RecoveryPoint
     time: RecoveryTime
     evidence: dict[str, Any]  # sizes, RPO and RTO described, Postgres's phases
+    data_check: str  # what "recovered" meant: the probe record read back, or why not
+    holdings: Holdings | None = None  # what the restore holds of `expected` (None: not asked)
+
+
+def data_check_skipped(description: Description) -> str | None:
+    """Why the probe record is not written (None: it is)."""
+    if description.write_path is None:
+        return (
+            "skipped: the system description has no [write_path], so no record is written "
+            "before the failure; recovery is measured to the health check answering healthy"
+        )
+    return None
 
 
 def _padding(dsn: str, megabytes: int) -> None:
@@ -49,28 +90,124 @@ def _padding(dsn: str, megabytes: int) -> None:
         )
 
 
-def _probe_entity(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(
-            "INSERT INTO entities (id, name, kind) VALUES (%s, 'dr-probe', 'probe')",
-            (PROBE_ENTITY,),
+def _record_id(answer: requests.Response, key: str) -> int | str | None:
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
+
+
+def write_probe(
+    base_url: str, path: WritePath, deadline_seconds: float = PROBE_WRITE_DEADLINE_SECONDS
+) -> Probe:
+    """Create the probe record (again until one is acknowledged: a target just started on
+    fresh stores may refuse its first writes); `RecoveryTimedOutError` past the deadline."""
+    name = f"dr-probe-{uuid.uuid4().hex[:12]}"
+    body = write_body(path, name, None)  # a fresh database has no record to link to
+    expected = {key: body.get(key) for key in path.compare} if isinstance(body, dict) else {}
+    url = f"{base_url.rstrip('/')}{path.create.path}"
+    started, last = time.monotonic(), "no attempt"
+    while time.monotonic() - started <= deadline_seconds:
+        try:
+            answer = requests.request(
+                path.create.method,
+                url,
+                json=body,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            last = type(error).__name__
+        else:
+            record_id = _record_id(answer, path.id) if answer.status_code in path.created else None
+            if record_id is not None:
+                return Probe(record_id, name, expected)
+            last = f"HTTP {answer.status_code}: {answer.text[:120]!r}"
+        time.sleep(0.5)
+    raise RecoveryTimedOutError(
+        f"the probe record ({path.create}) not acknowledged within {deadline_seconds:g} s "
+        f"(last: {last})"
+    )
+
+
+def read_probe(base_url: str, path: WritePath, probe: Probe) -> str | None:
+    """None if the probe record reads back as written; else what was seen."""
+    url = base_url.rstrip("/") + path.read.path.replace("{id}", str(probe.record_id))
+    try:
+        answer = requests.request(
+            path.read.method, url, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False
         )
+    except requests.RequestException as error:
+        return f"no answer ({type(error).__name__})"
+    if answer.status_code != requests.codes.ok:
+        return f"HTTP {answer.status_code}"
+    try:
+        body = answer.json()
+    except ValueError:
+        return "not JSON"
+    differs = [
+        key
+        for key, value in probe.expected.items()
+        if not isinstance(body, dict) or body.get(key) != value
+    ]
+    return f"read back with other {', '.join(differs)}" if differs else None
 
 
-def _wait(condition: Callable[[], bool], deadline_seconds: float, what: str) -> float:
+def health(base_url: str, spec: HealthSpec) -> Health:
+    """The description's health check, asked once (judged by `chaos.probes.Health`)."""
+    try:
+        answer = requests.get(
+            f"{base_url.rstrip('/')}{spec.path}", timeout=spec.timeout, allow_redirects=False
+        )
+    except requests.RequestException as error:
+        return Health(None, {}, type(error).__name__, spec)
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {}
+    return Health(answer.status_code, body if isinstance(body, dict) else {}, "", spec, answer.text)
+
+
+def _wait(condition: Callable[[], bool], deadline_seconds: float, what: Callable[[], str]) -> float:
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > deadline_seconds:
-            raise RecoveryTimedOutError(f"{what} not within {deadline_seconds:g} s")
-        time.sleep(0.1)
+            raise RecoveryTimedOutError(f"{what()} not within {deadline_seconds:g} s")
+        time.sleep(POLL_SECONDS)
     return time.monotonic() - started
 
 
-def _status(url: str) -> int:
-    try:
-        return requests.get(url, timeout=2).status_code
-    except requests.RequestException:
-        return 0
+class _Recovery:
+    """The restored system's state as last seen: healthy, and the probe record read back."""
+
+    def __init__(self, base_url: str, description: Description, probe: Probe | None) -> None:
+        self.base_url = base_url
+        self.description = description
+        self.probe = probe
+        self.last = "not asked yet"
+
+    def done(self) -> bool:
+        seen = health(self.base_url, self.description.health)
+        if not seen.ok:
+            self.last = f"the health check: {seen.describe()}"
+            return False
+        if self.probe is None:
+            return True
+        path = self.description.write_path
+        assert path is not None
+        problem = read_probe(self.base_url, path, self.probe)
+        if problem is not None:
+            self.last = f"the probe record {self.probe.record_id}: {problem}"
+            return False
+        return True
+
+    def waited_for(self) -> str:
+        what = "the health check answering healthy"
+        if self.probe is not None:
+            what += f" and the probe record {self.probe.record_id} reading back as written"
+        return f"the restored target ({what}; last: {self.last})"
 
 
 def measure_recovery(
@@ -78,15 +215,28 @@ def measure_recovery(
     s3: S3Endpoint,
     start_target: Callable[..., Any],
     *,
+    description: Description,
     megabytes: int,
     write_seconds: float,
     archive_timeout_seconds: float = PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
+    expected: Expected | None = None,
 ) -> Recovered:
-    """`start_target(postgres=..., seed=False, ...)` starts a reference target (the
-    `api_factory` fixture); the rest are the harness's real servers."""
+    """`start_target(postgres=..., seed=False, ...)` starts the system `description`
+    describes (the `api_factory` fixture, with its other stores given: fresh ones, so that
+    the probe record's id, the first of a fresh database, is nobody else's); the rest are
+    the harness's real servers. `expected`: what the restore must hold, checked after it."""
+    skipped = data_check_skipped(description)
     with archiving_primary(native_launcher, s3, archive_timeout_seconds) as primary:
         target = start_target(postgres=primary.endpoint, seed=False, warm=False)  # it notices
-        _probe_entity(primary.endpoint.dsn)
+        url, spec = target.endpoint.url, description.health
+        _wait(  # healthy before the failure, or its detection means nothing
+            lambda: health(url, spec).ok,
+            HEALTHY_DEADLINE_SECONDS,
+            lambda: f"the system on the primary answering healthy ({health(url, spec).describe()})",
+        )
+        probe = None
+        if description.write_path is not None:
+            probe = write_probe(target.endpoint.url, description.write_path)
         _padding(primary.endpoint.dsn, megabytes)
         stream = AckStream(primary.endpoint.dsn)  # writing through the base backup, too
         primary.tool.backup(primary.endpoint, "before-failure")
@@ -96,14 +246,16 @@ def measure_recovery(
         acks = list(stream.acks)
         stream.stop()
         recovery = RecoveryTime()
-        health = f"{target.endpoint.url}/healthz"
         recovery.phases["detect"] = _wait(
-            lambda: _status(health) == 503, DETECT_DEADLINE_SECONDS, "the target reporting 503"
+            lambda: not health(url, spec).ok,
+            DETECT_DEADLINE_SECONDS,
+            lambda: "the health check turning unhealthy",
         )
         target.stop()
         restored = restore(
             native_launcher, primary.tool, RecoveryTarget("latest"), primary.work_root
         )
+        holdings = None
         try:
             recovery.phases["fetch_backup"] = restored.phases.get("fetch_backup", 0.0)
             recovery.phases["start_replay_promote"] = (
@@ -112,17 +264,29 @@ def measure_recovery(
             point = recovery_point(acks, restored.endpoint.dsn, archive_timeout_seconds)
             started = time.monotonic()
             again = start_target(postgres=restored.endpoint, seed=False)
-            entity = f"{again.endpoint.url}/entities/{PROBE_ENTITY}"
-            _wait(lambda: _status(entity) == 200, HEALTHY_DEADLINE_SECONDS, "the restored target")
+            state = _Recovery(again.endpoint.url, description, probe)
+            _wait(state.done, HEALTHY_DEADLINE_SECONDS, state.waited_for)
             recovery.phases["target_start_and_warm"] = time.monotonic() - started
             again.stop()  # before its database: Postgres waits for connected clients
+            if expected is not None:
+                holdings = check_restored(restored.endpoint.dsn, expected)
         finally:
             restored.service.stop()
-        evidence = {
+        data_check = skipped or ""
+        if probe is not None:
+            compared = ", ".join(probe.expected) or "its status only"
+            data_check = (
+                f"the probe record {probe.record_id}, created before the failure, read back "
+                f"as written ({compared})"
+            )
+        evidence: dict[str, Any] = {
             "database_megabytes": megabytes,
             "rpo": point.describe(),
             "rto": recovery.describe(),
+            "recovered_when": data_check,
             "postgres_phases_seconds": restored.phases,
             "wal_segments_restored": restored.wal_segments_restored,
         }
-        return Recovered(point, recovery, evidence)
+        if holdings is not None:
+            evidence["restore_holds"] = holdings.describe(LOCAL_ROWS_REQUIRED)
+        return Recovered(point, recovery, evidence, data_check, holdings)

@@ -6,7 +6,9 @@ newest base backup and every WAL segment after it into a throwaway local Postgre
 never touching the environment's own servers — and checks what a platform team needs:
 
 - recovery reaches consistency and promotes (the server answers, out of recovery);
-- the schema and row counts of the tables the profile names (`[dr] tables`) are there;
+- the tables a restore must hold are there, with rows (the profile's `[dr] tables`, else
+  the system description's), and the schema version is the description's
+  (`[dr] schema_version`, when given): `dr.holdings`;
 - how long it took, by phase (fetch the base backup, replay, ready): the RTO of a restore
   from these backups;
 - a measured RPO of the real archive: 0 when the restore holds every transaction the
@@ -34,10 +36,11 @@ from psycopg import sql
 
 from dr.archive import ArchiveLocation, BarmanCloud, switch_and_wait_archived
 from dr.errors import DrInputError
+from dr.holdings import Expected, Holdings, read_holdings
 from dr.restore import RestoreResult, restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
-from fixtures.profile import DrSettings, TargetProfile
+from fixtures.profile import TargetProfile
 from fixtures.providers.postgres import Login, PostgresEndpoint, PostgresProvider
 from fixtures.providers.s3 import S3Provider
 
@@ -67,8 +70,7 @@ class RestoreCheck:
     """What a restore of the profile's archive showed."""
 
     result: RestoreResult
-    row_counts: dict[str, int] = field(default_factory=dict)
-    missing_tables: list[str] = field(default_factory=list)
+    holdings: Holdings | None = None  # the tables and schema version found (dr.holdings)
     newest_commit: datetime | None = None
     caught_up: bool | None = None  # the restore holds every transaction begun on the primary
     # before the check (its next transaction id is at least the primary's then; None: unknown)
@@ -93,11 +95,11 @@ class RestoreCheck:
 
     def describe(self) -> str:
         phases = ", ".join(f"{name} {s:.1f} s" for name, s in self.result.phases.items())
-        rows = ", ".join(f"{table}: {count}" for table, count in self.row_counts.items())
+        holds = "-" if self.holdings is None else self.holdings.describe()
         age = self.commit_age_seconds
         archive = {True: "all", False: "not all", None: "unknown"}[self.caught_up]
         return (
-            f"restored backup {self.result.backup.backup_id} ({phases}); rows {rows or '-'}; "
+            f"restored backup {self.result.backup.backup_id} ({phases}); {holds}; "
             f"newest restorable commit {'none' if age is None else f'{age:.0f} s old'}; "
             f"the primary's transactions begun before the check in the restore: {archive}"
         )
@@ -106,11 +108,12 @@ class RestoreCheck:
 def restore_and_check(
     launcher: ServiceLauncher,
     tool: BarmanCloud,
-    dr: DrSettings,
+    expected: Expected,
     work_root: Path,
     primary: PostgresEndpoint,
 ) -> RestoreCheck:
-    """Restore the newest backup and all WAL after it; read what the tables hold.
+    """Restore the newest backup and all WAL after it; read what it holds of `expected`
+    (`dr.holdings.expected_holdings`: the tables, with rows, and the schema version).
 
     `primary` is the environment's Postgres, only read: its role logs into the restored
     copy, and its archiver says whether the archive held all its WAL at the start."""
@@ -127,13 +130,7 @@ def restore_and_check(
         restored_next = db.execute(NEXT_XID).fetchone()
         if primary_next is not None and restored_next is not None:
             check.caught_up = int(restored_next[0]) >= primary_next
-        for table in dr.tables:
-            if db.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
-                check.missing_tables.append(table)
-                continue
-            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table.split(".")))
-            counted = db.execute(query).fetchone()
-            check.row_counts[table] = int(counted[0]) if counted else 0
+        check.holdings = read_holdings(db, expected)
     return check
 
 

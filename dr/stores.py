@@ -5,8 +5,9 @@ home kept), `neo4j-admin database dump` writes the dump, and a fresh server is s
 loaded with `neo4j-admin database load --overwrite-destination` and started again.
 Redis: `SAVE` writes an RDB snapshot, which a fresh server reads at start.
 
-After a restore, entities in Postgres and `:Entity` nodes in Neo4j must agree: the check
-names entities without nodes and nodes without entities.
+After a restore, the records in Postgres and the nodes in Neo4j must agree (the queries of
+the system description's `[dr.consistency]`): the check names the ids found in one store
+and not in the other.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fixtures.launcher import RunningService
 from fixtures.providers.neo4j import Neo4jEndpoint, neo4j_admin
 from fixtures.providers.redis import RedisEndpoint
 from fixtures.tools import hand_to_service_user
+from system.description import Consistency
 
 SHOWN = 10
 
@@ -74,26 +76,29 @@ def restore_redis(target: RunningService[RedisEndpoint], snapshot: Path) -> None
 
 @dataclass(frozen=True)
 class CrossStoreDiff:
-    entities_without_nodes: list[int]
-    nodes_without_entities: list[int]
+    records_without_nodes: list[int]
+    nodes_without_records: list[int]
 
     @property
     def ok(self) -> bool:
-        return not (self.entities_without_nodes or self.nodes_without_entities)
+        return not (self.records_without_nodes or self.nodes_without_records)
 
     def describe(self) -> str:
         return (
-            f"{len(self.entities_without_nodes)} entities without nodes "
-            f"(ids {self.entities_without_nodes[:SHOWN]}), "
-            f"{len(self.nodes_without_entities)} nodes without entities "
-            f"(ids {self.nodes_without_entities[:SHOWN]})"
+            f"{len(self.records_without_nodes)} Postgres records without a Neo4j node "
+            f"(ids {self.records_without_nodes[:SHOWN]}), "
+            f"{len(self.nodes_without_records)} Neo4j nodes without a record "
+            f"(ids {self.nodes_without_records[:SHOWN]})"
         )
 
 
-def cross_store_diff(pg_dsn: str, neo4j: Neo4jEndpoint) -> CrossStoreDiff:
+def diff(records: set[int], nodes: set[int]) -> CrossStoreDiff:
+    return CrossStoreDiff(sorted(records - nodes), sorted(nodes - records))
+
+
+def cross_store_diff(pg_dsn: str, neo4j: Neo4jEndpoint, check: Consistency) -> CrossStoreDiff:
     with psycopg.connect(pg_dsn, autocommit=True) as connection:
-        entities = {int(row[0]) for row in connection.execute("SELECT id FROM entities")}
+        records = {int(row[0]) for row in connection.execute(check.sql)}
     with neo4j.driver() as driver:
-        records, _, _ = driver.execute_query("MATCH (n:Entity) RETURN n.id AS id")
-    nodes = {int(record["id"]) for record in records}
-    return CrossStoreDiff(sorted(entities - nodes), sorted(nodes - entities))
+        found, _, _ = driver.execute_query(check.cypher)
+    return diff(records, {int(record["id"]) for record in found})

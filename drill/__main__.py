@@ -1,14 +1,17 @@
 """Run the reliability drill against the target profile: `make drill`.
 
 1. Preflight: bring up every service of the target (or check every service the profile
-   names), check each with its real client, print endpoints and start-up times, stop them.
+   names), check each with its real client, run the system description's smoke checks
+   against the target (one line per failure), print endpoints and start-up times, stop them.
 2. The suites (`suites/`: load, chaos, DR, alerts), every test, in one pytest run with the
    same target and backend on two pytest-xdist workers, writing Allure results to
    `reports/allure-results` and JUnit XML to `reports/junit/drill.xml` (audit evidence).
 3. A table per suite (passed, failed, skipped), then the verdict per acceptance criterion
    (`drill/summary.py`): printed, and written to `reports/summary.md` and
-   `reports/summary.json`, each run kept in `reports/history/` for the trend. The exit
-   status is 0 only if pytest passed and no criterion failed, was undecided or invalid.
+   `reports/summary.json`, each run kept in `reports/history/` for the trend. A criterion
+   the description's `[requires]` names for this kind of run (pr_gate with `--quick`,
+   drill, staging against a profile) that no test measured fails, named. The exit status
+   is 0 only if pytest passed and no criterion failed, was undecided or invalid.
 
 `--quick` (the PR gate, `make gate`) runs only the `pr_gate` tests, and on the local
 default skips the preflight (its pytest run starts the servers). `--publish URL` pushes the
@@ -25,7 +28,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +39,6 @@ from rich.table import Table
 from rich.text import Text
 
 from drill import publish, report, summary
-from drill.contract import contract_problems
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
 from fixtures.fleet import StartOutcome, start_in_parallel
@@ -44,7 +46,10 @@ from fixtures.images import ImageSet
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import TargetProfile, load_profile
 from fixtures.providers.registry import STANDALONE, check_profile_services
-from plugins.settings import resolve_settings
+from load.smoke import run_smoke
+from plugins.settings import resolve_settings, resolve_system
+from plugins.target import check_engine_settings
+from system.loader import System, check_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLURE_RESULTS = report.RESULTS
@@ -73,6 +78,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--backend", help="auto (default), containers or native; env RELIABILITY_BACKEND"
+    )
+    parser.add_argument(
+        "--system",
+        help="the system description: a name under scenarios/, a folder or a system.toml "
+        "(default: the profile's [target] system, else the reference's); env RELIABILITY_SYSTEM",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one key of the description, e.g. workloads.quotes.duration=30s "
+        "(repeatable); env RELIABILITY_SET",
     )
     parser.add_argument(
         "--quick", action="store_true", help="run only the pr_gate tests of the suites"
@@ -126,15 +143,24 @@ def main(argv: list[str]) -> int:
     console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     arguments = parse_arguments(argv)
     try:
-        requested = resolve_settings(arguments.target, arguments.backend)
+        requested = resolve_settings(
+            arguments.target,
+            arguments.backend,
+            system_flag=arguments.system,
+            set_flags=arguments.set,
+        )
         profile = load_profile(requested.target)
+        system = resolve_system(requested, profile)
         check_profile_services(profile)
+        check_engine_settings(profile, system)
+        check_secrets(system)
         choice = choose_backend(requested.backend, profile.is_local, requested.backend_source)
     except (HarnessError, ValueError) as error:
         console.print(Text(f"drill: {error}", style="red"))
         return 2
     console.print(
-        f"drill: target {profile.describe()}, backend {choice.backend.value} ({choice.reason})"
+        f"drill: target {profile.describe()}, system {system.describe()}, "
+        f"backend {choice.backend.value} ({choice.reason})"
     )
     names = list(STANDALONE) if profile.is_local else sorted(profile.services)
     if not names:
@@ -144,7 +170,7 @@ def main(argv: list[str]) -> int:
     # its pytest run starts them, and fails naming any that does not become ready.
     skip_preflight = arguments.quick and profile.is_local
     if not skip_preflight and not preflight(
-        choice.backend, profile, names, console, requested.images
+        choice.backend, profile, names, console, requested.images, system=system
     ):
         return 1
     selection = "pr_gate" if arguments.quick else None  # the full drill: every suite test
@@ -159,11 +185,15 @@ def main(argv: list[str]) -> int:
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
     }
-    status = run_suites(selection, requested.target, backend, console, paths, workers=workers)
+    described = ["--system", str(system.source), *(f"--set={item}" for item in system.overrides)]
+    status = run_suites(
+        selection, requested.target, backend, console, paths, workers=workers, extra=described
+    )
     if status in STOPPED_BEFORE_TESTS:
         return status
-    verdict = summarize(run, console)
-    if arguments.publish and not publish_results(arguments.publish, console):
+    place = "staging" if not profile.is_local else "pr_gate" if arguments.quick else "drill"
+    verdict = summarize(run, console, system.description.requires.of(place), place)
+    if arguments.publish and not publish_results(arguments.publish, console, system):
         status = status or 1
     try:
         with phase(console, "the Allure report"):
@@ -181,11 +211,17 @@ def main(argv: list[str]) -> int:
     return final
 
 
-def publish_results(url: str, console: Console) -> bool:
+def publish_results(url: str, console: Console, system: System) -> bool:
     """The verdict's results to the platform's Pushgateway; False (said why) if refused."""
     document = json.loads(SUMMARY_JSON.read_text())
     try:
-        count = publish.push(url, document, time.time())
+        count = publish.push(
+            url,
+            document,
+            time.time(),
+            system.description.publish,
+            say=lambda line: console.print(f"drill: {line}"),
+        )
     except publish.PublishError as error:
         console.print(Text(f"drill: {error}", style="red"))
         return False
@@ -217,14 +253,18 @@ def git_commit() -> str:
     return found.stdout.strip()
 
 
-def summarize(run: dict[str, str], console: Console) -> str:
+def summarize(
+    run: dict[str, str], console: Console, required: Sequence[str] = (), place: str = ""
+) -> str:
     """The verdict per criterion: printed, written as summary.md/json, kept in history."""
-    document = summary.build(summary.read_criteria(CRITERIA), summary.junit_outcomes(JUNIT), run)
+    rows, outcomes = summary.read_criteria(CRITERIA), summary.junit_outcomes(JUNIT)
+    document = summary.build(rows, outcomes, run, required, place)
     summary.add_trend(document, summary.load_history(HISTORY))
     SUMMARY_JSON.write_text(json.dumps(document, indent=1) + "\n")
     SUMMARY_MD.write_text(summary.markdown(document))
     summary.keep(document, HISTORY)
-    table = Table(title=f"drill: verdict per criterion: {document['verdict']}")
+    tally = summary.headline(document["counts"])
+    table = Table(title=f"drill: verdict per criterion: {document['verdict']} ({tally})")
     for column in summary.COLUMNS:
         table.add_column(column)
     for row in document["criteria"]:
@@ -242,8 +282,10 @@ def preflight(
     names: list[str],
     console: Console,
     images: ImageSet = ImageSet.OFFICIAL,
+    *,
+    system: System | None = None,
 ) -> bool:
-    launcher = ServiceLauncher(backend, profile, images)
+    launcher = ServiceLauncher(backend, profile, images, system)
     try:
         started = time.monotonic()
         with phase(console, f"preflight: starting or checking {', '.join(names)}"):
@@ -252,10 +294,12 @@ def preflight(
     finally:
         launcher.close()
     failed = [outcome.name for outcome in outcomes if not outcome.healthy]
-    if "api" in names and "api" not in failed:
-        for problem in contract_problems(str(profile.services["api"]["url"])):
-            console.print(Text(f"drill: api: {problem} (design section 4)", style="red"))
-            failed.append("api")
+    if "api" in names and "api" not in failed and system is not None:
+        url = str(profile.services["api"]["url"])
+        for result in run_smoke(url, system.description.smoke):
+            if not result.passed:
+                console.print(Text(f"drill: api: smoke check {result.line()}", style="red"))
+                failed.append("api")
     if failed:
         console.print(
             Text(f"drill failed: {', '.join(sorted(set(failed)))} not ready", style="red")
@@ -273,6 +317,7 @@ def run_suites(
     paths: list[str] | None = None,
     *,
     workers: int = 0,
+    extra: Sequence[str] = (),
 ) -> int:
     """The suites in one pytest run; returns its exit status.
 
@@ -289,6 +334,7 @@ def run_suites(
         "--target", target,
         *(["--backend", backend] if backend is not None else []),
         f"--alluredir={fresh}", f"--junitxml={JUNIT}", f"--criteria-file={CRITERIA}",
+        f"--history-dir={HISTORY}", *extra,
         # a file per worker: a module's fixtures (e.g. the PITR restores) are set up once
         *(["-n", str(workers), "--dist", "loadfile"] if workers > 0 else []),
     ]  # fmt: skip

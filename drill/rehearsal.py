@@ -1,9 +1,10 @@
 """`python -m drill.rehearsal --profile staging-rehearsal.toml`: a staging of one's own.
 
-It starts, in its own process, what a shared environment has — Postgres archiving its WAL
-and base backups to an S3 endpoint (moto) with Barman Cloud, Neo4j, Redis, Toxiproxy in
-front of all three, the reference target seeded, Prometheus scraping the target and a
-Pushgateway every second and evaluating the shipped rules (production `for:`),
+It starts, in its own process, what a shared environment has for a system (`--system`,
+the reference target's by default) — Postgres archiving its WAL and base backups to an S3
+endpoint (moto) with Barman Cloud, the other services its description's `[local]` needs,
+Toxiproxy in front of them, the target seeded, Prometheus scraping the target and a
+Pushgateway every second and evaluating the system's rules (production `for:`),
 Alertmanager routing `harness_test="true"` to a quiet receiver — writes a target
 profile for it (secrets as `${NAME}`, printed as `export` lines), and waits; Ctrl-C
 stops everything. Then, as an outside operator would:
@@ -11,25 +12,29 @@ stops everything. Then, as an outside operator would:
     export REHEARSAL_POSTGRES_PASSWORD=... (the lines it printed)
     .venv/bin/python -m drill --target staging-rehearsal.toml
 
-The profile has `destructive = false`, lets the harness induce `RPOViolated` and
-`ChaosDrillFailed`, names the archive (`[dr]`) with `write_markers = true`, and allows
-latency chaos through its Toxiproxy. `--no-opt-in` writes one that allows none of these.
+The profile has `destructive = false`, lets the harness induce the rules `--induce` names
+(default: every rule the description induces by pushing a result), names the archive
+(`[dr]`) with `write_markers = true`, and allows latency chaos through its Toxiproxy.
+`--no-opt-in` writes one that allows none of these.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from alerting.induced import inducible_rules
 from alerting.rules import rule_files
-from alerting.stack import PUSHGATEWAY_JOB, TARGET_JOB, evaluating_prometheus
+from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
 from dr.primary import archiving_primary
 from fixtures.backend import Backend
 from fixtures.errors import HarnessError
@@ -43,6 +48,7 @@ from fixtures.providers.pushgateway import PushgatewayProvider
 from fixtures.providers.redis import RedisProvider
 from fixtures.providers.s3 import S3Endpoint, S3Provider
 from fixtures.providers.toxiproxy import ToxiproxyProvider
+from system.loader import DEFAULT_SYSTEM, System, load_system
 
 ARCHIVE_TIMEOUT_SECONDS = 5.0
 REHEARSAL_WARM_UP_REQUESTS = 300
@@ -69,6 +75,14 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-opt-in", action="store_true", help="a profile that allows no push, write or chaos"
     )
+    parser.add_argument("--system", default=DEFAULT_SYSTEM, help="the system description")
+    parser.add_argument(
+        "--induce",
+        action="append",
+        metavar="RULE",
+        help="a rule the profile lets the harness induce (repeatable; default: every rule "
+        "the description induces by pushing a result)",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,10 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    launcher = ServiceLauncher(Backend.NATIVE, load_profile(LOCAL))
-    profile = Path(arguments.profile).resolve()
     try:
-        serve(launcher, profile, opt_in=not arguments.no_opt_in, stop=stop)
+        system = load_system(arguments.system)
+    except HarnessError as error:
+        print(f"rehearsal: {error}", file=sys.stderr)
+        return 2
+    launcher = ServiceLauncher(Backend.NATIVE, load_profile(LOCAL), system=system)
+    profile = Path(arguments.profile).resolve()
+    alerts = system.description.alerts
+    induce = arguments.induce or (inducible_rules(system.description) if alerts else [])
+    opt_in = None if arguments.no_opt_in else OptIn(tuple(induce))
+    try:
+        serve(launcher, system, profile, opt_in=opt_in, stop=stop)
     except HarnessError as error:
         print(f"rehearsal: {error}", file=sys.stderr)
         return 2
@@ -95,41 +117,74 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def serve(launcher: ServiceLauncher, profile: Path, *, opt_in: bool, stop: threading.Event) -> None:
+@dataclass(frozen=True)
+class OptIn:
+    """What the rehearsal's profile allows: pushes for these rules, marker writes, latency."""
+
+    induce: tuple[str, ...]
+
+
+def serve(
+    launcher: ServiceLauncher,
+    system: System,
+    profile: Path,
+    *,
+    opt_in: OptIn | None,
+    stop: threading.Event,
+) -> None:
+    local = system.description.local
+    needed = local.services if local is not None else ()
+    if "postgres" not in needed:
+        raise HarnessError(
+            f"rehearsal: {system.describe()} has no Postgres in [local] services: the "
+            "rehearsal's point is restoring its archived Postgres"
+        )
     # Random secrets, as an environment's are: the harness must mask them, and only them.
     s3: S3Endpoint = launcher.start(S3Provider(secret_key=_secret())).endpoint
     login = Login(password=_secret())
     with archiving_primary(launcher, s3, ARCHIVE_TIMEOUT_SECONDS, login=login) as primary:
-        neo4j = launcher.start(Neo4jProvider(password=_secret())).endpoint
-        redis = launcher.start(RedisProvider()).endpoint
+        services: dict[str, Any] = {"postgres": primary.endpoint, "s3": s3}
+        if "neo4j" in needed:
+            services["neo4j"] = launcher.start(Neo4jProvider(password=_secret())).endpoint
+        if "redis" in needed:
+            services["redis"] = launcher.start(RedisProvider()).endpoint
         toxiproxy = launcher.start(ToxiproxyProvider()).endpoint
         target: ApiEndpoint = launcher.start(
-            ApiProvider(primary.endpoint, neo4j, redis, toxiproxy, proxy_suffix="-rehearsal")
+            ApiProvider(
+                primary.endpoint,
+                services.get("neo4j"),
+                services.get("redis"),
+                toxiproxy,
+                system=system,
+                proxy_suffix="-rehearsal",
+            )
         ).endpoint
         primary.tool.backup(primary.endpoint, "rehearsal")
         # A staging environment is warm from its own traffic: a fresh Neo4j's first
         # traversals of cold pages are slow enough to tip its pool into timeouts.
-        warm_up(target, requests_per_route=REHEARSAL_WARM_UP_REQUESTS)
+        warm_up(target, system.description, requests_per_route=REHEARSAL_WARM_UP_REQUESTS)
         pushgateway = launcher.start(PushgatewayProvider()).endpoint
         alertmanager = launcher.start(AlertmanagerProvider(config=QUIET_ALERTMANAGER)).endpoint
-        rules = {path.name: path.read_text() for path in rule_files()}
+        alerts = system.description.alerts
+        rules = (
+            {path.name: path.read_text() for path in rule_files(Path(alerts.rules))}
+            if alerts is not None
+            else {}
+        )
         scrape = {
-            TARGET_JOB: f"{target.host}:{target.port}",
+            (alerts.job if alerts is not None else system.name): f"{target.host}:{target.port}",
             PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}",
         }
         prometheus = launcher.start(evaluating_prometheus(scrape, alertmanager, rules)).endpoint
-        services: dict[str, Any] = {
-            "target": target,
-            "postgres": primary.endpoint,
-            "neo4j": neo4j,
-            "redis": redis,
-            "s3": s3,
-            "toxiproxy": toxiproxy,
-            "prometheus": prometheus,
-            "alertmanager": alertmanager,
-            "pushgateway": pushgateway,
-        }
-        profile.write_text(profile_text(services, primary.tool.location.prefix, opt_in=opt_in))
+        services.update(
+            target=target,
+            toxiproxy=toxiproxy,
+            prometheus=prometheus,
+            alertmanager=alertmanager,
+            pushgateway=pushgateway,
+        )
+        text = profile_text(services, primary.tool.location.prefix, system, opt_in=opt_in)
+        profile.write_text(text)
         print(f"rehearsal: the stack is up; its profile is {profile}")
         for name, value in secret_values(services).items():
             print(f"export {name}={value}")
@@ -144,21 +199,26 @@ def _secret() -> str:
 
 
 def secret_values(services: dict[str, Any]) -> dict[str, str]:
-    return {
+    found = {
         "REHEARSAL_POSTGRES_PASSWORD": services["postgres"].password,
-        "REHEARSAL_NEO4J_PASSWORD": services["neo4j"].password,
         "REHEARSAL_S3_SECRET_KEY": services["s3"].secret_access_key,
     }
+    if "neo4j" in services:
+        found["REHEARSAL_NEO4J_PASSWORD"] = services["neo4j"].password
+    return found
 
 
-def profile_text(services: dict[str, Any], prefix: str, *, opt_in: bool) -> str:
+def profile_text(
+    services: dict[str, Any], prefix: str, system: System, *, opt_in: OptIn | None
+) -> str:
     """A profile an operator would write for this environment."""
-    target, postgres, neo4j, redis = (services[k] for k in ("target", "postgres", "neo4j", "redis"))
+    target, postgres = services["target"], services["postgres"]
     s3, toxiproxy = services["s3"], services["toxiproxy"]
     proxies = ", ".join(f'{name} = "{proxy}"' for name, proxy in target.proxies.items())
     lines = [
         "[target]",
         'name = "staging-rehearsal"',
+        f'system = "{system.source}"',
         "destructive = false",
         "",
         "[services.api]",
@@ -167,12 +227,19 @@ def profile_text(services: dict[str, Any], prefix: str, *, opt_in: bool) -> str:
         "[services.postgres]",
         f'dsn = "postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.dbname}"',
         'password = "${REHEARSAL_POSTGRES_PASSWORD}"',
-        "[services.neo4j]",
-        f'uri = "{neo4j.uri}"',
-        f'user = "{neo4j.user}"',
-        'password = "${REHEARSAL_NEO4J_PASSWORD}"',
-        "[services.redis]",
-        f'url = "redis://{redis.host}:{redis.port}/0"',
+    ]
+    if "neo4j" in services:
+        neo4j = services["neo4j"]
+        lines += [
+            "[services.neo4j]",
+            f'uri = "{neo4j.uri}"',
+            f'user = "{neo4j.user}"',
+            'password = "${REHEARSAL_NEO4J_PASSWORD}"',
+        ]
+    if "redis" in services:
+        redis = services["redis"]
+        lines += ["[services.redis]", f'url = "redis://{redis.host}:{redis.port}/0"']
+    lines += [
         "[services.toxiproxy]",
         f'url = "{toxiproxy.url}"',
         f"proxies = {{ {proxies} }}",
@@ -192,11 +259,11 @@ def profile_text(services: dict[str, Any], prefix: str, *, opt_in: bool) -> str:
         f'bucket = "{s3.bucket}"',
         f'prefix = "{prefix}"',
         'server = "primary"',
-        'tables = ["entities"]',
+        f"tables = {json.dumps(list(system.description.dr.tables))}",
         f"write_markers = {'true' if opt_in else 'false'}",
     ]
-    if opt_in:
-        lines += ["", "[alerts]", 'induce = ["RPOViolated", "ChaosDrillFailed"]']
+    if opt_in is not None:
+        lines += ["", "[alerts]", f"induce = {json.dumps(list(opt_in.induce))}"]
         lines += ["", "[chaos]", 'allow = ["latency"]']
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,12 @@ last measurements and whether this run regressed:
   must not fall below the baseline; 10 % is the noise of a 2-core machine's capacity steps);
 - `regressed`: it passed last time and does not now.
 
+The system description's `[requires]` says which criteria each kind of run (pr_gate,
+drill, staging) must measure: a required criterion with no measurement (only skipped
+rows, or no row at all) is a failed row naming why it was skipped, so a drill that
+skipped what it had to prove never headlines PASS. The headline counts the criteria
+measured and passed, failed, and skipped.
+
     {"schema": 1, "target": "local", "backend": "native", "started": "2026-12-01T02:00:00Z",
      "commit": "abc123", "verdict": "pass" | "fail",
      "criteria": [{"criterion": "p95_latency", "scope": "graph_query", "bound": 1.5,
@@ -30,24 +36,21 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-SCHEMA = 1
+from system.criteria import FAILING as FAILING_VERDICTS
+from system.criteria import SCHEMA, SUITE_CRITERION
+
 HISTORY_KEPT = 24
 TREND_LENGTH = 5
-FAILING = frozenset({"fail", "undecided", "invalid"})
+FAILING = frozenset(verdict.value for verdict in FAILING_VERDICTS)
 CAPACITY_NOISE = 0.9
-# The criterion a suite's test stands for when it recorded none.
-SUITE_CRITERION = {
-    "load": "p95_latency",
-    "chaos": "chaos_hypothesis",
-    "dr": "pitr_exact",
-    "alerts": "alert_time_to_fire",
-}
+CLAIMS_PROPERTY = "reliability.claims"  # plugins.criteria: what a test would measure
+Outcome = tuple[str, str, str, tuple[str, ...]]  # node id, outcome, reason, claimed criteria
 
 
 def read_criteria(path: Path) -> list[dict[str, Any]]:
@@ -56,55 +59,116 @@ def read_criteria(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def junit_outcomes(junit: Path) -> list[tuple[str, str, str]]:
-    """(node id, outcome, reason) of every suite test in the JUnit XML."""
+def junit_outcomes(junit: Path) -> list[Outcome]:
+    """(node id, outcome, reason, claimed criteria) of every suite test in the JUnit XML."""
     if not junit.exists():
         return []
-    found = []
+    found: list[Outcome] = []
     for case in ElementTree.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest's file
         classname = case.get("classname") or ""
         if not classname.startswith("suites."):
             continue
         node = f"{classname.replace('.', '/')}.py::{case.get('name')}"
         outcome, reason = "pass", ""
+        claims: tuple[str, ...] = ()
         for child in case:
             if child.tag in {"failure", "error"}:
                 outcome, reason = "fail", (child.get("message") or child.tag).splitlines()[0]
             elif child.tag == "skipped":
                 outcome, reason = "skipped", child.get("message") or "skipped"
-        found.append((node, outcome, reason[:300]))
+            elif child.tag == "properties":
+                claims = _claims(child)
+        found.append((node, outcome, reason[:300], claims))
     return found
+
+
+def _claims(properties: ElementTree.Element) -> tuple[str, ...]:
+    for item in properties.iter("property"):
+        if item.get("name") == CLAIMS_PROPERTY:
+            try:
+                return tuple(json.loads(item.get("value") or "[]"))
+            except ValueError:
+                return ()
+    return ()
 
 
 def build(
     rows: list[dict[str, Any]],
-    outcomes: Iterable[tuple[str, str, str]],
+    outcomes: Iterable[Sequence[Any]],
     run: Mapping[str, str],
+    required: Sequence[str] = (),
+    place: str = "",
 ) -> dict[str, Any]:
-    """The summary document: the recorded rows, then a row for each suite test that
-    recorded nothing and did not pass."""
+    """The summary document: the recorded rows, then a row for each criterion a suite test
+    would have measured (its claims) when it recorded nothing and did not pass; then each
+    `required` criterion of this kind of run (`place`) that was not measured fails."""
     criteria = [{"reason": "", **row} for row in rows]
     measured_tests = {row.get("test") for row in rows}
-    for node, outcome, reason in outcomes:
+    for node, outcome, reason, *rest in outcomes:
         if node in measured_tests or outcome == "pass":
             continue
         suite = node.split("/")[1] if node.count("/") >= 2 else ""
-        criteria.append(
-            {
-                "criterion": SUITE_CRITERION.get(suite, suite),
-                "scope": node.split("::", 1)[-1],
-                "bound": None,
-                "unit": "",
-                "measured": None,
-                "interval": None,
-                "verdict": "skipped" if outcome == "skipped" else "fail",
-                "test": node,
-                "reason": reason,
-                "details": {},
-            }
-        )
+        claims = tuple(rest[0]) if rest and rest[0] else (SUITE_CRITERION.get(suite, suite),)
+        for claimed in claims:
+            criteria.append(_unmeasured(claimed, node, outcome, reason))
+    criteria += require(criteria, required, place)
     verdict = "fail" if any(row["verdict"] in FAILING for row in criteria) else "pass"
-    return {"schema": SCHEMA, **run, "verdict": verdict, "criteria": criteria}
+    return {
+        "schema": SCHEMA,
+        **run,
+        "verdict": verdict,
+        "counts": counts(criteria),
+        "criteria": criteria,
+    }
+
+
+def _unmeasured(criterion: str, node: str, outcome: str, reason: str) -> dict[str, Any]:
+    return {
+        "criterion": criterion,
+        "scope": node.split("::", 1)[-1],
+        "bound": None,
+        "unit": "",
+        "measured": None,
+        "interval": None,
+        "verdict": "skipped" if outcome == "skipped" else "fail",
+        "test": node,
+        "reason": reason,
+        "details": {},
+    }
+
+
+def require(
+    criteria: list[dict[str, Any]], required: Sequence[str], place: str
+) -> list[dict[str, Any]]:
+    """Fail each required criterion that nothing measured: its skipped rows become failed
+    rows saying why they were skipped; one with no row at all gets a row of its own."""
+    added = []
+    for name in required:
+        rows = [row for row in criteria if row["criterion"] == name]
+        if any(row["verdict"] != "skipped" for row in rows):
+            continue
+        for row in rows:
+            row["verdict"] = "fail"
+            row["reason"] = f"required in {place or 'this run'} but skipped: {row['reason']}"
+        if not rows:
+            added.append(
+                {
+                    **_unmeasured(name, "-", "fail", ""),
+                    "scope": "-",
+                    "reason": f"required in {place or 'this run'} but no test measured it",
+                }
+            )
+    return added
+
+
+def counts(criteria: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many criteria rows passed, failed (fail, undecided, invalid) and were skipped."""
+    verdicts = [row["verdict"] for row in criteria]
+    return {
+        "passed": verdicts.count("pass"),
+        "failed": sum(1 for verdict in verdicts if verdict in FAILING),
+        "skipped": verdicts.count("skipped"),
+    }
 
 
 def add_trend(summary: dict[str, Any], history: list[dict[str, Any]]) -> None:
@@ -199,8 +263,9 @@ COLUMNS = ("criterion", "scope", "bound", "measured", "verdict", "trend", "note"
 
 
 def markdown(summary: Mapping[str, Any]) -> str:
+    tally = summary.get("counts") or counts(summary["criteria"])
     lines = [
-        f"## Reliability drill: {summary['verdict'].upper()}",
+        f"## Reliability drill: {summary['verdict'].upper()} ({headline(tally)})",
         "",
         f"target `{summary['target']}`, backend `{summary['backend']}`, started "
         f"{summary['started']}, commit `{summary.get('commit') or '-'}`",
@@ -211,6 +276,11 @@ def markdown(summary: Mapping[str, Any]) -> str:
     for row in summary["criteria"]:
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells(row)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def headline(tally: Mapping[str, int]) -> str:
+    """ "12 passed, 1 failed, 3 skipped": what the verdict stands on."""
+    return f"{tally['passed']} passed, {tally['failed']} failed, {tally['skipped']} skipped"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,10 +31,12 @@ from fixtures.errors import HarnessError
 from fixtures.lifecycle.reaper import Reaper
 from load.errors import LoadPlanError
 from load.gates import Gate, GateOutcome, Verdict, evaluate_all
-from load.ids import DEFAULT_ENTITY_IDS
 from load.plan import LoadPlan
 from load.result import LoadResult
 from load.runner import run_load
+from load.traffic import Traffic, traffic_of
+from system.description import Description
+from system.loader import DEFAULT_SYSTEM, load_system
 
 DEFAULT_START_RATE = 25.0
 DEFAULT_FACTOR = 1.5
@@ -55,9 +57,9 @@ class CapacitySearch:
     max_rate: float = DEFAULT_MAX_RATE
     step_seconds: float = DEFAULT_STEP_SECONDS
     processes: int = 1
-    entity_ids: str = DEFAULT_ENTITY_IDS
     allow_remote: bool = False
     seed: int = 0
+    traffic: Traffic = field(kw_only=True)
 
     def __post_init__(self) -> None:
         if not self.factor > 1:
@@ -80,7 +82,7 @@ class CapacitySearch:
             duration_seconds=self.step_seconds,
             rate_per_second=rate,
             processes=self.processes,
-            entity_ids=self.entity_ids,
+            traffic=self.traffic,
             allow_remote=self.allow_remote,
             seed=self.seed,
             latency_bound_seconds=self.p95_seconds,
@@ -171,7 +173,8 @@ def find_capacity(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load.capacity", description=__doc__)
     parser.add_argument("--url", required=True, help="the target's base URL (loopback)")
-    parser.add_argument("--scenario", default="mixed", help="a scenario of scenarios/load")
+    parser.add_argument("--system", default=DEFAULT_SYSTEM, help="the system description")
+    parser.add_argument("--scenario", default=None, help="its workload (default: capacity's)")
     parser.add_argument("--start-rate", type=float, default=DEFAULT_START_RATE)
     parser.add_argument("--factor", type=float, default=DEFAULT_FACTOR)
     parser.add_argument("--max-rate", type=float, default=DEFAULT_MAX_RATE)
@@ -179,12 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--p95-seconds", type=float, default=1.5)
     parser.add_argument("--error-rate", type=float, default=0.01)
     parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--entity-ids", default=DEFAULT_ENTITY_IDS, help='e.g. "1-10000"')
+    parser.add_argument("--entity-ids", default=None, help='the profile\'s ids, e.g. "1-10000"')
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="capacity-"))
     try:
+        description = load_system(args.system).description
+        scenario = args.scenario or _default_workload(description)
         search = CapacitySearch(
-            scenario=args.scenario,
+            scenario=scenario,
             base_url=args.url.rstrip("/"),
             p95_seconds=args.p95_seconds,
             error_rate=args.error_rate,
@@ -193,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_rate=args.max_rate,
             step_seconds=args.step_seconds,
             processes=args.processes,
-            entity_ids=args.entity_ids,
+            traffic=_traffic(description, scenario).with_ids(args.entity_ids, None),
         )
         print(f"capacity of {search.base_url}, scenario {search.scenario}, rates {search.rates()}")
         capacity = find_capacity(
@@ -208,6 +213,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(capacity.conclusion())
     return 0
+
+
+def _default_workload(description: Description) -> str:
+    if description.capacity is not None:
+        return description.capacity.workload
+    if not description.workloads:
+        raise LoadPlanError("capacity: the system description declares no workload")
+    return next(iter(description.workloads))
+
+
+def _traffic(description: Description, workload: str) -> Traffic:
+    if workload not in description.workloads:
+        known = ", ".join(description.workloads) or "none"
+        raise LoadPlanError(f"capacity: no workload {workload!r} in the description ({known})")
+    return traffic_of(description, workload)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,14 @@ from typing import Any
 
 import gevent  # type: ignore[import-untyped]
 from gevent.fileobject import FileObjectPosix  # type: ignore[import-untyped]
+from locust import User
 from locust.env import Environment  # importing Locust patches this process for gevent
 
 from load.errors import LoadPlanError
-from load.locust_user import CONTEXT_KEY, Engine, PacedUser, attach
+from load.locust_user import CONTEXT_KEY, ITERATION_KEY, Engine, attach, mix_user, paced
 from load.plan import LoadPlan
 from load.records import RecordWriter
+from load.traffic import Expectation
 
 journal = logging.getLogger("load.child")  # what the child did, for the run's log
 EXIT_OK, EXIT_BAD_PLAN, EXIT_FAILED = 0, 2, 3
@@ -84,9 +86,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_user_classes(plan: LoadPlan) -> list[type[PacedUser]]:
-    """Import the plan's locustfile and return its concrete `PacedUser` classes."""
-    path = plan.locustfile
+def load_user_classes(plan: LoadPlan) -> list[type[User]]:
+    """The plan's users: a `MixUser` for a request mix, else the Locust file's concrete user
+    classes (plain ones wrapped by `paced` to take the engine's arrivals)."""
+    traffic = plan.traffic
+    if traffic.mix:
+        return [mix_user(traffic.mix)]
+    assert traffic.locustfile is not None
+    path = Path(traffic.locustfile)
     spec = importlib.util.spec_from_file_location(f"locustfile_{plan.scenario}", path)
     if spec is None or spec.loader is None:
         raise RunFailedError(f"cannot import locustfile {path}")
@@ -95,11 +102,16 @@ def load_user_classes(plan: LoadPlan) -> list[type[PacedUser]]:
     classes = [
         value
         for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, PacedUser) and not value.abstract
+        if isinstance(value, type) and issubclass(value, User) and not value.abstract
     ]
     if not classes:
-        raise RunFailedError(f"{path} defines no PacedUser subclass; subclass load.locust_user")
-    return classes
+        raise RunFailedError(
+            f"{path} defines no Locust user class (HttpUser, FastHttpUser or PacedUser)"
+        )
+    try:
+        return [paced(user_class) for user_class in classes]
+    except TypeError as error:
+        raise RunFailedError(f"{path}: {error}") from None
 
 
 def new_environment(plan: LoadPlan, engine: Engine) -> Environment:
@@ -112,27 +124,63 @@ def new_environment(plan: LoadPlan, engine: Engine) -> Environment:
 
 
 def _listener(engine: Engine) -> Callable[..., None]:
+    expect = engine.plan.traffic.expect
+
     def on_request(
+        request_type: str = "",
+        name: str = "",
         context: dict[str, Any] | None = None,
         exception: BaseException | None = None,
         response: Any = None,
         **_: Any,
     ) -> None:
         end = time.monotonic()
-        if context and CONTEXT_KEY in context:
-            engine.complete(int(context[CONTEXT_KEY]), end, error_kind(exception, response))
+        if not context or CONTEXT_KEY not in context:
+            return
+        kind = error_kind(exception, response, expect, f"{request_type} {name}")
+        if context.get(ITERATION_KEY):
+            engine.note(int(context[CONTEXT_KEY]), kind)
+        else:
+            engine.complete(int(context[CONTEXT_KEY]), end, kind)
 
     return on_request
 
 
-def error_kind(exception: BaseException | None, response: Any) -> str | None:
-    """None for success; else "HTTP <status>" or the exception's class name."""
-    if exception is None:
-        return None
+def error_kind(
+    exception: BaseException | None,
+    response: Any,
+    expect: Expectation | None = None,
+    route: str = "",
+) -> str | None:
+    """None for success; else "HTTP <status>", what the answer lacks, or the exception.
+
+    The workload's statuses decide (2xx unless declared; a redirect is an error): a 404 a
+    workload declares a success is one, though Locust calls it a failure. A user's own
+    check that failed an answer (`catch_response`) keeps the answer failed."""
     status = getattr(response, "status_code", None)
-    if isinstance(status, int) and status >= 400:
-        return f"HTTP {status}"
-    return type(exception).__name__
+    if not isinstance(status, int) or status <= 0:
+        return None if exception is None else type(exception).__name__
+    expect = expect or Expectation()
+    body = getattr(response, "content", None) if expect.reads_body(route) else None
+    problem = expect.problem(status, _content_type(response), route, body)
+    if problem is not None:
+        return problem
+    if exception is not None and status < 400:
+        return _short(exception)
+    return None
+
+
+def _content_type(response: Any) -> str | None:
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    found = headers.get("Content-Type") or headers.get("content-type")
+    return None if found is None else str(found)
+
+
+def _short(exception: BaseException) -> str:
+    text = str(exception).strip().splitlines()[0] if str(exception).strip() else ""
+    return f"{type(exception).__name__}: {text[:80]}" if text else type(exception).__name__
 
 
 def run(plan: LoadPlan, process: int, path: Path, *, watch_stdin: bool) -> None:

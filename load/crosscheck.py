@@ -1,10 +1,13 @@
 """Client P95 against the target's own P95 from Prometheus, side by side.
 
 After a run, Prometheus is asked (HTTP API `/api/v1/query`, evaluated at the end of the
-run's window, over a range W = the window's length) for
+run's window, over a range W = the window's length) for the P95 of the histograms the
+system description names (`[metrics]`): its request-duration histogram, with its route
+label's excluded routes and its selector (e.g. `job="api"`, so that a shared Prometheus's
+other services stay out), and the histograms of parts of a request (a database query):
 
-    histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[W])))
-    histogram_quantile(0.95, sum by (le) (rate(intelgraph_query_latency_seconds_bucket[W])))
+    histogram_quantile(0.95, sum by (le) (rate(<http_histogram>_bucket{<selector>}[W])))
+    histogram_quantile(0.95, sum by (le) (rate(<part>_bucket{<selector>}[W])))
 
 and for the buckets themselves (`sum by (le) (rate(..._bucket[W]))`) to know how coarse
 the server's estimate is: histogram_quantile interpolates linearly inside the bucket
@@ -18,11 +21,11 @@ Tolerated disagreement (documented rule):
                 user, which the server never sees; 0 in the closed model)
               + network allowance (default 25 ms: loopback TCP, HTTP parsing, scheduling)
 
-- `http_request_duration_seconds` measures what the client measures, minus the network:
+- the request-duration histogram measures what the client measures, minus the network:
   the two agree when |client P95 - server P95| <= tolerance.
-- `intelgraph_query_latency_seconds` measures one database query, a part of a request:
-  the server may be far below the client, but never above it by more than the bucket
-  width plus the network allowance.
+- a part's histogram measures one database query, a part of a request: the server may be
+  far below the client, but never above it by more than the bucket width plus the network
+  allowance.
 
 A server estimate that is missing (no samples in the window, metric absent) or that
 falls in the +Inf bucket cannot confirm anything: such a comparison is not ok either.
@@ -33,6 +36,7 @@ scrape interval after the run (or widen `extra_seconds`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -43,14 +47,36 @@ import requests
 from load.errors import CrossCheckError
 from load.result import LoadResult
 
-HTTP_METRIC = "http_request_duration_seconds"
-DB_METRIC = "intelgraph_query_latency_seconds"
-DEFAULT_HTTP_SELECTOR = '{route!~"/metrics|/healthz"}'
 DEFAULT_NETWORK_ALLOWANCE = 0.025
 QUERY_TIMEOUT_SECONDS = 10.0
 
 Sample = tuple[Mapping[str, str], float]
 QueryFunction = Callable[[str, float], list[Sample]]
+
+
+@dataclass(frozen=True)
+class ServerMetrics:
+    """The target's histograms the cross-check reads (a description's `[metrics]`)."""
+
+    http_histogram: str
+    route_label: str = "route"
+    selector: str = ""  # extra matchers, e.g. 'job="api"'
+    exclude_routes: tuple[str, ...] = ()
+    parts: tuple[tuple[str, str], ...] = ()  # (histogram, its own extra matchers)
+
+    def http_matchers(self) -> str:
+        """`{route!~"/metrics|/healthz",job="api"}`: the routes the load sends, this job."""
+        matchers = []
+        if self.exclude_routes:
+            excluded = "|".join(re.escape(route) for route in self.exclude_routes)
+            matchers.append(f'{self.route_label}!~"{excluded}"')
+        if self.selector:
+            matchers.append(self.selector)
+        return "{" + ",".join(matchers) + "}" if matchers else ""
+
+    def part_matchers(self, own: str) -> str:
+        matchers = [matcher for matcher in (self.selector, own) if matcher]
+        return "{" + ",".join(matchers) + "}" if matchers else ""
 
 
 class Agreement(Enum):
@@ -131,13 +157,12 @@ def crosscheck(
     result: LoadResult,
     prometheus_url: str | None = None,
     *,
+    metrics: ServerMetrics,
     query: QueryFunction | None = None,
-    http_selector: str = DEFAULT_HTTP_SELECTOR,
-    db_selector: str = "",
     network_allowance: float = DEFAULT_NETWORK_ALLOWANCE,
     extra_seconds: float = 0.0,
 ) -> CrossCheck:
-    """Compare the client P95 of `result` with the server's HTTP and database P95."""
+    """Compare the client P95 of `result` with the server's request and part P95s."""
     if query is None:
         if prometheus_url is None:
             raise CrossCheckError("crosscheck needs a Prometheus URL or a query function")
@@ -145,28 +170,12 @@ def crosscheck(
     at = result.ended_at + extra_seconds
     window = f"{max(1, math.ceil(result.load_seconds + extra_seconds))}s"
     client = Client(result.p95, max(0.0, result.p95 - result.service.quantile(0.95)))
-    return CrossCheck(
-        (
-            _compare(
-                query,
-                HTTP_METRIC,
-                http_selector,
-                window=window,
-                at=at,
-                client=client,
-                network=network_allowance,
-            ),
-            _compare(
-                query,
-                DB_METRIC,
-                db_selector,
-                window=window,
-                at=at,
-                client=client,
-                network=network_allowance,
-            ),
-        )
-    )
+    look = Look(query, window, at, client, network_allowance)
+    comparisons = [_compare(look, metrics.http_histogram, metrics.http_matchers(), part=False)]
+    comparisons += [
+        _compare(look, name, metrics.part_matchers(own), part=True) for name, own in metrics.parts
+    ]
+    return CrossCheck(tuple(comparisons))
 
 
 @dataclass(frozen=True)
@@ -175,22 +184,26 @@ class Client:
     queueing: float
 
 
-def _compare(
-    query: QueryFunction,
-    metric: str,
-    selector: str,
-    *,
-    window: str,
-    at: float,
-    client: Client,
-    network: float,
-) -> Comparison:
-    buckets_query = f"sum by (le) (rate({metric}_bucket{selector}[{window}]))"
+@dataclass(frozen=True)
+class Look:
+    """One cross-check's question to Prometheus: when, over which window, of which client."""
+
+    query: QueryFunction
+    window: str
+    at: float
+    client: Client
+    network: float
+
+
+def _compare(look: Look, metric: str, selector: str, *, part: bool) -> Comparison:
+    buckets_query = f"sum by (le) (rate({metric}_bucket{selector}[{look.window}]))"
     quantile_query = f"histogram_quantile(0.95, {buckets_query})"
-    estimates = [value for _, value in query(quantile_query, at) if math.isfinite(value)]
+    estimates = [value for _, value in look.query(quantile_query, look.at) if math.isfinite(value)]
     server = estimates[0] if estimates else None
-    bounds = bucket_bounds(query(buckets_query, at))
-    return judge(metric, quantile_query, client, server, bounds, network=network)
+    bounds = bucket_bounds(look.query(buckets_query, look.at))
+    return judge(
+        metric, quantile_query, look.client, server, bounds, network=look.network, part=part
+    )
 
 
 def bucket_bounds(samples: Sequence[Sample]) -> list[float]:
@@ -217,6 +230,7 @@ def judge(
     bounds: Sequence[float],
     *,
     network: float,
+    part: bool = False,
 ) -> Comparison:
     """Apply the tolerance rule of the module docstring."""
     head = f"{metric}: client P95 {client.p95:.3f} s"
@@ -234,7 +248,7 @@ def judge(
             metric, promql, client.p95, server, None, None, Agreement.UNRESOLVED, message
         )
     width = bucket[1] - bucket[0]
-    if metric == DB_METRIC:
+    if part:
         tolerance = width + network
         agree = server <= client.p95 + tolerance
         rule = f"server may exceed client by at most {tolerance:.3f} s"

@@ -4,9 +4,10 @@ A `LoadPlan` is frozen and validated on construction: an invalid plan raises
 `LoadPlanError` with one line naming the value, the bound and the fix, and so never
 reaches the load child. The child checks the plan again when it reads it back.
 
-Scenarios are the locustfiles in `scenarios/load/` (a file `name.py` is the scenario
-`name`; files starting with `_` are helpers). They are found by file name, without
-importing them: importing a locustfile imports Locust, which patches the process.
+What each arrival sends is the plan's `traffic` (`load.traffic`): a workload of a system
+description, a Locust file or a declarative request mix; `scenario` is the workload's
+name in records and reports. A Locust file is never imported here: importing Locust
+patches the process.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ import ipaddress
 import json
 import math
 import subprocess
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from load.errors import LoadPlanError
-from load.ids import DEFAULT_ENTITY_IDS, IdRanges
+from load.traffic import Traffic
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SCENARIOS_DIR = REPO_ROOT / "scenarios" / "load"
-DEFAULT_MAX_DURATION_SECONDS = 600.0
+# A cap that catches a typo (hours for seconds), not a policy: a 20-minute workload is
+# legal, a day of load from a test is not.
+DEFAULT_MAX_DURATION_SECONDS = 4 * 3600.0
 DEFAULT_SEND_TOLERANCE_SECONDS = 0.05
 # A stall of the generator (a GC pause, a busy CPU) may drop a few arrivals: 1 % less load
 # is still the planned load, more is not.
@@ -37,15 +37,6 @@ IN_FLIGHT_HEADROOM = 4.0
 MIN_IN_FLIGHT, MAX_DEFAULT_IN_FLIGHT = 16, 2_000
 LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 HARNESS_NAMESPACES = ipaddress.ip_network("10.213.0.0/16")  # chaos.netns
-
-
-def discover_scenarios(directory: Path = DEFAULT_SCENARIOS_DIR) -> dict[str, Path]:
-    """Scenario name -> locustfile, for every `*.py` in `directory` not starting with `_`."""
-    if not directory.is_dir():
-        return {}
-    return {
-        path.stem: path for path in sorted(directory.glob("*.py")) if not path.name.startswith("_")
-    }
 
 
 @dataclass(frozen=True)
@@ -66,22 +57,24 @@ class LoadPlan:
     scenario: str
     base_url: str
     duration_seconds: float
+    traffic: Traffic = field(kw_only=True)
     rate_per_second: float | None = None
     max_in_flight: int | None = None
     users: int | None = None
     spawn_rate: float | None = None
     processes: int = 1
     seed: int = 0
-    entity_ids: str = DEFAULT_ENTITY_IDS
     allow_remote: bool = False
     max_duration_seconds: float = DEFAULT_MAX_DURATION_SECONDS
     send_tolerance_seconds: float = DEFAULT_SEND_TOLERANCE_SECONDS
     max_dropped_ratio: float = DEFAULT_MAX_DROPPED_RATIO
     latency_bound_seconds: float = DEFAULT_LATENCY_BOUND_SECONDS
-    scenarios_dir: Path = field(default=DEFAULT_SCENARIOS_DIR)
 
     def __post_init__(self) -> None:
-        self._check_scenario()
+        if not isinstance(self.scenario, str) or not self.scenario:
+            raise LoadPlanError(f"load plan: scenario={self.scenario!r} must name the workload")
+        if not isinstance(self.traffic, Traffic):
+            raise LoadPlanError("load plan: traffic must be a load.traffic.Traffic")
         self._check_base_url()
         self._check_duration()
         if self.rate_per_second is None:
@@ -95,7 +88,6 @@ class LoadPlan:
                 "needs at least one; lower processes or raise max_in_flight / users"
             )
         _require_int("seed", self.seed, None, "give an integer seed")
-        IdRanges.parse(self.entity_ids)
 
     @property
     def open_model(self) -> bool:
@@ -131,10 +123,6 @@ class LoadPlan:
     def ramp_seconds(self) -> float:
         return self.vus / self.effective_spawn_rate
 
-    @property
-    def ids(self) -> IdRanges:
-        return IdRanges.parse(self.entity_ids)
-
     def describe(self) -> str:
         """One line: the model, its rate or users, the cap, the length."""
         if self.rate_per_second is None:
@@ -145,13 +133,9 @@ class LoadPlan:
             + ("es" if self.processes > 1 else "")
         )
 
-    @property
-    def locustfile(self) -> Path:
-        return discover_scenarios(self.scenarios_dir)[self.scenario]
-
     def to_json(self) -> str:
-        data = asdict(self)
-        data["scenarios_dir"] = str(self.scenarios_dir)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["traffic"] = self.traffic.to_json()
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
@@ -171,22 +155,13 @@ class LoadPlan:
             raise LoadPlanError(
                 f"load plan: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        if "scenarios_dir" in data:
-            data["scenarios_dir"] = Path(data["scenarios_dir"])
+        if not isinstance(data.get("traffic"), dict):
+            raise LoadPlanError("load plan: no traffic object; write it with LoadPlan.to_json")
+        data["traffic"] = Traffic.from_json(data["traffic"])
         try:
             return cls(**data)
         except TypeError as error:
             raise LoadPlanError(f"load plan: {error}; write it with LoadPlan.to_json") from None
-
-    def _check_scenario(self) -> None:
-        known = discover_scenarios(self.scenarios_dir)
-        if self.scenario not in known:
-            names = ", ".join(known) or "none"
-            raise LoadPlanError(
-                f"load plan: scenario {self.scenario!r} is not one of {names} "
-                f"(locustfiles in {self.scenarios_dir}); pick one of them "
-                f"or add {self.scenarios_dir / (str(self.scenario) + '.py')}"
-            )
 
     def _check_base_url(self) -> None:
         parts = urlsplit(self.base_url)

@@ -42,7 +42,7 @@ def to_us(seconds: float) -> int:
 
 @dataclass(frozen=True)
 class RouteStats:
-    """One route template (e.g. "GET /entities/{id}") of a run."""
+    """One route template (e.g. "GET /items/{id}") of a run."""
 
     route: str
     requests: int
@@ -172,6 +172,16 @@ class LoadResult:
     def throughput(self) -> float:
         """Answered requests per second of the window."""
         return self.completed / self.load_seconds if self.load_seconds > 0 else 0.0
+
+    @property
+    def successes(self) -> int:
+        """Answered without error (what the workload declares a success)."""
+        return max(0, self.requests - self.pending - self.errors)
+
+    @property
+    def good_throughput(self) -> float:
+        """Successful answers per second of the window."""
+        return self.successes / self.load_seconds if self.load_seconds > 0 else 0.0
 
     @property
     def dropped(self) -> int:

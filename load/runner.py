@@ -29,10 +29,11 @@ from types import TracebackType
 
 from fixtures.lifecycle.reaper import Reaper, kill_process_group
 from load.errors import LoadRunError
-from load.plan import REPO_ROOT, LoadPlan
+from load.plan import LoadPlan
 from load.records import RunRecords, read_run
 from load.result import LoadResult, ResultFiles, summarize
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # where `python -m load.child` runs
 STARTUP_MARGIN_SECONDS = 30.0  # Python + Locust import, VUs joining
 FINISH_MARGIN_SECONDS = 15.0  # drain (5 s) + the footer
 EXIT_BAD_PLAN = 2

@@ -1,23 +1,28 @@
 """`--chaos-experiment NAME|PATH` (repeatable): run these chaos experiments only.
 
-Every experiment file under scenarios/chaos is checked by Chaos Toolkit before any test
-runs; one that is not valid, or a name that is not an experiment, stops the run with one
-`ERROR:` line naming the file or the known experiments. Nothing is injected before.
+Every experiment file of the system description's `[chaos] experiments` folder is checked
+by Chaos Toolkit before any test runs; one that is not valid, or a name that is not an
+experiment, stops the run with one `ERROR:` line naming the file or the known experiments.
+Nothing is injected before. A description without `[chaos]` runs the test once, skipped
+with that reason.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chaos.errors import ExperimentError
 from chaos.experiments import Experiment, Outcome, discover, select
+from plugins.target import HARNESS_CONTEXT
 
 SELECTED = pytest.StashKey[list[Experiment]]()
 KNOWN = pytest.StashKey[dict[str, Experiment]]()
 PROPERTY = "reliability.chaos_outcome"
+NO_EXPERIMENT = "the system description names no chaos experiment ([chaos] experiments)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,16 +31,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME|PATH",
-        help="chaos experiment to run: a name of scenarios/chaos or an experiment file "
-        "(repeatable; default: every one of scenarios/chaos)",
+        help="chaos experiment to run: a name of the system's experiments or an experiment "
+        "file (repeatable; default: every one of the system description's [chaos])",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    context = config.stash.get(HARNESS_CONTEXT, None)
+    chaos = None if context is None else context.system.description.chaos
+    directory = None if chaos is None else Path(chaos.experiments)
     try:
-        known = discover()
+        known = {} if directory is None else discover(directory)
         names = config.getoption("--chaos-experiment")
-        chosen = select(known, names) if names else list(known.values())
+        chosen = select(known, names, directory) if names else list(known.values())
     except ExperimentError as error:
         raise pytest.UsageError(f"--chaos-experiment: {error}") from None
     config.stash[KNOWN] = known
@@ -58,6 +66,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 marks.append(pytest.mark.destructive)
             label = experiment.name + (f"[{variant}]" if variant else "")
             cases.append(pytest.param((experiment, variant), id=label, marks=marks))
+    if not cases:
+        skip = pytest.mark.skip(reason=NO_EXPERIMENT)
+        cases = [pytest.param(None, id="none", marks=[skip])]
     metafunc.parametrize("chaos_case", cases)
 
 

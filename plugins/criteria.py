@@ -17,38 +17,21 @@ a test run again (a retry) replaces its earlier rows instead of adding to them.
 from __future__ import annotations
 
 import json
-import math
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from plugins.evidence import attach_json
+from system.criteria import CriterionRow, Verdict, measured_history
 
 PROPERTY = "reliability.criterion"
-VERDICTS = ("pass", "fail", "undecided", "invalid", "skipped")
-
-
-@dataclass(frozen=True)
-class CriterionRow:
-    criterion: str
-    scope: str
-    bound: float | None
-    unit: str
-    measured: float | None
-    verdict: str
-    test: str
-    interval: tuple[float | None, float | None] | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
+CLAIMS = "reliability.claims"  # the criteria a test would measure (`criteria` marker)
+VERDICTS = tuple(dict.fromkeys(member.value for member in Verdict))
+EarlierRuns = Callable[[str, str], list[float]]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Criteria:
@@ -76,17 +59,15 @@ class Criteria:
         interval: Sequence[float | None] | None = None,
         **details: Any,
     ) -> CriterionRow:
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
-        row = CriterionRow(
+        row = CriterionRow.of(
             criterion=criterion,
             scope=scope,
-            bound=_number(bound),
+            bound=bound,
             unit=unit,
-            measured=_number(measured),
+            measured=measured,
             verdict=verdict,
             test=self.test,
-            interval=None if interval is None else (_number(interval[0]), _number(interval[1])),
+            interval=interval,
             details=details,
         )
         self._sink.append(row)
@@ -97,11 +78,19 @@ class Criteria:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("reliability").addoption(
+    group = parser.getgroup("reliability")
+    group.addoption(
         "--criteria-file",
         default=None,
         metavar="PATH",
         help="write the measurements per acceptance criterion there (JSON lines)",
+    )
+    group.addoption(
+        "--history-dir",
+        default=None,
+        metavar="DIR",
+        help="the drill's earlier verdicts (baselines: throughput >= baseline); default "
+        "$RELIABILITY_REPORTS_DIR/history, else reports/history",
     )
 
 
@@ -142,3 +131,25 @@ def criteria(request: pytest.FixtureRequest) -> Criteria:
         properties.append((PROPERTY, json.dumps(row.to_json())))
 
     return Criteria(request.node.nodeid, [], on_record=carry)
+
+
+@pytest.fixture(scope="session")
+def earlier_runs(request: pytest.FixtureRequest) -> EarlierRuns:
+    """What earlier drills measured for a (criterion, scope), oldest first."""
+    given = request.config.getoption("--history-dir")
+    reports = os.environ.get("RELIABILITY_REPORTS_DIR") or str(REPO_ROOT / "reports")
+    directory = Path(given) if given is not None else Path(reports) / "history"
+
+    def measured(criterion: str, scope: str) -> list[float]:
+        return measured_history(directory, criterion, scope)
+
+    return measured
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """What the test would measure travels in its report (and JUnit XML), so that a test
+    skipped or broken before it measured shows a row for each of its criteria."""
+    claimed = [name for mark in item.iter_markers("criteria") for name in mark.args]
+    if claimed:
+        item.user_properties.append((CLAIMS, json.dumps(list(dict.fromkeys(claimed)))))

@@ -1,5 +1,6 @@
 """Fixtures of the DR checks (a pytest plugin): a launcher that can restore, the history's
-seed, and an archiving primary with a recorded commit history (`dr.history`).
+seed, an archiving primary with a recorded commit history (`dr.history`), and fresh
+stores for a system that loses its primary (`recovery_stores`).
 
 Restores start a Postgres on a restored data directory, which only the native backend can
 do; on another backend (or a file profile, where the harness must not restore into the
@@ -9,7 +10,9 @@ source) the tests that need it are skipped, saying why.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
 
@@ -22,7 +25,7 @@ from dr.history import (
 )
 from dr.primary import archiving_primary
 from fixtures.backend import Backend
-from fixtures.launcher import ServiceLauncher
+from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
 from plugins.evidence import attach_json
 from plugins.settings import HarnessContext
@@ -62,3 +65,49 @@ def pitr_history(
         history = record_history(primary, dr_seed)
         attach_json("ledger", ledger_summary(history.ledger, dr_seed))
         yield history
+
+
+RESTORED_SERVICE = "postgres"  # what the DR suites lose and restore
+FreshStores = Callable[[], AbstractContextManager[dict[str, Any]]]
+
+
+@pytest.fixture
+def recovery_stores(harness_context: HarnessContext, request: pytest.FixtureRequest) -> FreshStores:
+    """`with recovery_stores() as stores:` fresh instances of the system's other `[local]`
+    services (all but Postgres), by name, for one loss of the primary: the system runs on
+    the primary with them, then on the restored database with the same ones (only the
+    primary is lost). Fresh, because a fresh database hands out its first ids again: in
+    the session's stores those would be other records' (a unique key refuses the write, a
+    cache answers for the restore). Stopped when the block ends.
+
+    Skipped for a system the harness cannot start on a restored Postgres."""
+    system = harness_context.system
+    local = system.description.local
+    if local is None:
+        pytest.skip(
+            f"{system.describe()} has no [local]: the harness cannot start it on a restored "
+            "database to measure its recovery"
+        )
+    if RESTORED_SERVICE not in local.services:
+        pytest.skip(
+            f"{system.describe()} names no {RESTORED_SERVICE} among its [local] services: "
+            f"losing the primary means losing its {RESTORED_SERVICE}"
+        )
+    factories = {
+        name: request.getfixturevalue(f"{name}_factory")
+        for name in local.services
+        if name != RESTORED_SERVICE
+    }
+
+    @contextmanager
+    def fresh() -> Iterator[dict[str, Any]]:
+        started: dict[str, RunningService[Any]] = {}
+        try:
+            for name, factory in factories.items():
+                started[name] = factory()
+            yield {name: service.endpoint for name, service in started.items()}
+        finally:
+            for service in reversed(started.values()):
+                service.stop()
+
+    return fresh

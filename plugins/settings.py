@@ -8,17 +8,20 @@ Precedence, highest first: command-line flag, environment variable, default.
 | backend | --backend   | RELIABILITY_BACKEND   | auto    |
 | DR seed | --dr-seed   | RELIABILITY_DR_SEED   | random  |
 | images  | --images    | RELIABILITY_IMAGES    | official (containers backend) |
+| system  | --system    | RELIABILITY_SYSTEM    | profile's [target] system, else intelgraph |
+| overrides | --set K=V | RELIABILITY_SET (K=V;K=V) | none (repeatable flag) |
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fixtures.backend import BackendChoice
 from fixtures.images import DEFAULT_IMAGES, ImageSet, parse_images
-from fixtures.profile import LOCAL, TargetProfile
+from fixtures.profile import LOCAL, Slo, TargetProfile
+from system.loader import DEFAULT_SYSTEM, System, load_system
 
 DEFAULT_BACKEND = "auto"
 
@@ -30,14 +33,19 @@ class RequestedSettings:
     backend_source: str = "--backend"  # which name gave it, for the error message
     dr_seed: int | None = None
     images: ImageSet = ImageSet.OFFICIAL
+    system: str | None = None  # flag or environment; None: the profile's, else the default
+    overrides: tuple[str, ...] = ()
 
 
 def resolve_settings(
     target_flag: str | None,
     backend_flag: str | None,
     environ: Mapping[str, str] = os.environ,
+    *,
     dr_seed_flag: str | None = None,
     images_flag: str | None = None,
+    system_flag: str | None = None,
+    set_flags: list[str] | None = None,
 ) -> RequestedSettings:
     """Flag, else environment, else default; `ValueError` (one line) for a bad DR seed."""
     target = target_flag if target_flag is not None else environ.get("RELIABILITY_TARGET", LOCAL)
@@ -52,7 +60,39 @@ def resolve_settings(
     else:
         raw = environ.get("RELIABILITY_IMAGES", DEFAULT_IMAGES)
         images = parse_images(raw, "RELIABILITY_IMAGES") if raw else ImageSet.OFFICIAL
-    return RequestedSettings(target, backend, source, _seed(dr_seed_flag, environ), images)
+    system = system_flag if system_flag is not None else environ.get("RELIABILITY_SYSTEM") or None
+    if set_flags:
+        overrides = tuple(set_flags)
+    else:
+        raw_set = environ.get("RELIABILITY_SET", "")
+        overrides = tuple(part.strip() for part in raw_set.split(";") if part.strip())
+    seed = _seed(dr_seed_flag, environ)
+    return RequestedSettings(target, backend, source, seed, images, system, overrides)
+
+
+def resolve_system(requested: RequestedSettings, profile: TargetProfile) -> System:
+    """The description: the flag or environment, else the profile's `[target] system`
+    (relative to the profile), else the reference target's; `DescriptionError` if bad."""
+    if requested.system is not None:
+        return load_system(requested.system, requested.overrides)
+    if profile.system is not None:
+        base = None if profile.source is None else profile.source.parent
+        return load_system(profile.system, requested.overrides, relative_to=base)
+    return load_system(DEFAULT_SYSTEM, requested.overrides)
+
+
+def effective_slo(system: System, profile: TargetProfile) -> Slo:
+    """The description's [slo], with the keys the profile's [slo] sets replacing them."""
+    own = system.description.slo
+    values = {
+        "p95_seconds": own.p95,
+        "error_rate": own.error_rate,
+        "rpo_seconds": own.rpo,
+        "rto_seconds": own.rto,
+    }
+    for key in profile.slo_given:
+        values[key] = getattr(profile.slo, key)
+    return Slo(**values)
 
 
 def _seed(flag: str | None, environ: Mapping[str, str]) -> int | None:
@@ -79,3 +119,9 @@ class HarnessContext:
     backend: BackendChoice
     dr_seed: int | None = None
     images: ImageSet = ImageSet.OFFICIAL
+    system: System = field(default_factory=lambda: load_system(DEFAULT_SYSTEM))
+
+    @property
+    def slo(self) -> Slo:
+        """The bounds of this run: the description's, as the profile's [slo] changes them."""
+        return effective_slo(self.system, self.profile)

@@ -22,7 +22,8 @@ from fixtures.providers.registry import check_profile_services
 from load.errors import LoadPlanError
 from load.ids import IdRanges, read_id_file
 from plugins.redaction import install, url_passwords
-from plugins.settings import HarnessContext, resolve_settings
+from plugins.settings import HarnessContext, resolve_settings, resolve_system
+from system.loader import System, check_secrets
 
 HARNESS_CONTEXT = pytest.StashKey[HarnessContext]()
 
@@ -50,6 +51,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="replay the DR suites' randomized commit history N. Env: RELIABILITY_DR_SEED.",
     )
     group.addoption(
+        "--system",
+        default=None,
+        metavar="DESCRIPTION",
+        help="the system description: a name under scenarios/, a folder or a system.toml "
+        "(default: the profile's [target] system, else the reference target's). "
+        "Env: RELIABILITY_SYSTEM.",
+    )
+    group.addoption(
+        "--set",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override one key of the system description, e.g. "
+        "workloads.quotes.duration=30s (repeatable). Env: RELIABILITY_SET (K=V;K=V).",
+    )
+    group.addoption(
         "--images",
         default=None,
         metavar="SET",
@@ -66,16 +83,19 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("--backend"),
             dr_seed_flag=config.getoption("--dr-seed"),
             images_flag=config.getoption("--images"),
+            system_flag=config.getoption("--system"),
+            set_flags=config.getoption("--set"),
         )
         profile = load_profile(requested.target)
+        system = resolve_system(requested, profile)
         check_profile_services(profile)
-        check_engine_settings(profile)
-        install(profile.secrets | url_passwords(_values(profile)))
+        check_engine_settings(profile, system)
+        install(profile.secrets | url_passwords(_values(profile)) | check_secrets(system))
         backend = choose_backend(requested.backend, profile.is_local, requested.backend_source)
     except (HarnessError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[HARNESS_CONTEXT] = HarnessContext(
-        profile, backend, requested.dr_seed, requested.images
+        profile, backend, requested.dr_seed, requested.images, system
     )
 
 
@@ -83,7 +103,7 @@ def _values(profile: TargetProfile) -> list[object]:
     return [value for section in profile.services.values() for value in section.values()]
 
 
-def check_engine_settings(profile: TargetProfile) -> None:
+def check_engine_settings(profile: TargetProfile, system: System | None = None) -> None:
     """Profile values that the engines read, checked before any test (`ProfileError`)."""
     api = profile.services.get("api", {})
     if "entity_ids" in api and "entity_ids_file" in api:
@@ -101,7 +121,7 @@ def check_engine_settings(profile: TargetProfile) -> None:
             f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
         ) from None
     try:
-        check_inducible(profile.alerts_induce)
+        check_inducible(profile.alerts_induce, None if system is None else system.description)
     except AlertRuleError as error:
         raise ProfileError(f"target profile {profile.describe()}: {error}") from None
     unknown = sorted(set(profile.chaos_allow or ()) - set(FAULT_KINDS))
@@ -118,6 +138,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     return [
         f"reliability target: {context.profile.describe()}",
+        f"reliability system: {context.system.describe()}",
         f"reliability backend: {context.backend.backend.value} ({context.backend.reason})",
         f"reliability images (containers): {context.images.value} "
         f"({IMAGES_MEANING[context.images]})",

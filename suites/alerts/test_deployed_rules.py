@@ -1,9 +1,11 @@
-"""The Prometheus of the target runs the rules as shipped: every rule of scenarios/alerts
-is loaded with the same expression and `for:` duration.
+"""The Prometheus of the target runs the system's rules as written: every rule of the
+description's rule files (`[alerts] rules`) is loaded with the same expression and `for:`
+duration.
 
-Locally, a Prometheus is started with the production rule files, so the check proves they
-load in a real server as written. Against a profile (staging), its own Prometheus is
-asked: a rule missing, edited by hand or left at an old version fails the test, naming it.
+Locally, a Prometheus is started with those rule files (production durations), so the
+check proves they load in a real server as written. Against a profile (staging), its own
+Prometheus is asked: a rule missing, edited by hand or left at an old version fails the
+test, naming it.
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ from alerting.rules import load_rules, rule_files
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
+from system.description import Alerts
 
 RULES_CONFIG = "global:\n  evaluation_interval: 1m\nrule_files:\n{files}"
 
 
-def _prometheus_with_shipped_rules(
-    service_launcher: ServiceLauncher, request: pytest.FixtureRequest
+def _prometheus_with_the_rules(
+    service_launcher: ServiceLauncher, request: pytest.FixtureRequest, directory: str
 ) -> HttpEndpoint:
     if service_launcher.backend is Backend.EXTERNAL:
         endpoint: HttpEndpoint = request.getfixturevalue("prometheus")
         return endpoint
-    files = {path.name: path.read_text() for path in rule_files()}
+    files = {path.name: path.read_text() for path in rule_files(directory)}
     config = RULES_CONFIG.format(files="".join(f"  - {name}\n" for name in files))
     factory: Any = request.getfixturevalue("prometheus_factory")
     started: HttpEndpoint = factory(config=config, rule_files=files).endpoint
@@ -35,22 +38,51 @@ def _prometheus_with_shipped_rules(
 
 
 def _squeeze(promql: str) -> str:
-    return "".join(promql.split())
+    """An expression without whitespace, each selector's matchers sorted: Prometheus
+    renders a loaded rule in its own form (`{b="1", a="2"}` as `{a="2",b="1"}`)."""
+    out: list[str] = []
+    matchers: list[str] | None = None
+    current = ""
+    quote = ""
+    for char in promql:
+        if quote:
+            current += char
+            if char == quote and not current.endswith("\\" + quote):
+                quote = ""
+            continue
+        if char.isspace():
+            continue
+        if char in "\"'`":
+            quote = char
+            current += char
+        elif char == "{" and matchers is None:
+            out.append(current + "{")
+            matchers, current = [], ""
+        elif char == "," and matchers is not None:
+            matchers.append(current)
+            current = ""
+        elif char == "}" and matchers is not None:
+            matchers.append(current)
+            out.append(",".join(sorted(item for item in matchers if item)) + "}")
+            matchers, current = None, ""
+        else:
+            current += char
+    return "".join(out) + current
 
 
 @pytest.mark.pr_gate
 @pytest.mark.quiet  # one Prometheus loading rules: beside a measurement under xdist
-def test_prometheus_runs_every_shipped_rule_as_written(
-    service_launcher: ServiceLauncher, request: pytest.FixtureRequest
+def test_prometheus_runs_every_rule_of_the_system_as_written(
+    service_launcher: ServiceLauncher, system_alerts: Alerts, request: pytest.FixtureRequest
 ) -> None:
-    prometheus = _prometheus_with_shipped_rules(service_launcher, request)
+    prometheus = _prometheus_with_the_rules(service_launcher, request, system_alerts.rules)
     answer = requests.get(f"{prometheus.url}/api/v1/rules", params={"type": "alert"}, timeout=10)
     answer.raise_for_status()
     loaded = {
         rule["name"]: rule for group in answer.json()["data"]["groups"] for rule in group["rules"]
     }
     problems = []
-    for name, rule in sorted(load_rules(rule_files()).items()):
+    for name, rule in sorted(load_rules(rule_files(system_alerts.rules)).items()):
         deployed = loaded.get(name)
         if deployed is None:
             problems.append(f"{name}: not loaded")
@@ -58,6 +90,9 @@ def test_prometheus_runs_every_shipped_rule_as_written(
             problems.append(f"{name}: expression {deployed['query']!r} differs from {rule.expr!r}")
         elif float(deployed.get("duration", 0)) != rule.for_seconds:
             problems.append(
-                f"{name}: for {deployed.get('duration')} s, shipped {rule.for_seconds} s"
+                f"{name}: for {deployed.get('duration')} s, written {rule.for_seconds} s"
             )
-    assert not problems, f"{prometheus.url} does not run the shipped rules:\n" + "\n".join(problems)
+    assert not problems, (
+        f"{prometheus.url} does not run the rules of {system_alerts.rules} as written:\n"
+        + "\n".join(problems)
+    )

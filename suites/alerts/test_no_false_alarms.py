@@ -1,5 +1,6 @@
-"""No shipped rule fires on a healthy system: a healthy target under normal load and a
-good drill's results in the Pushgateway, for several evaluation cycles."""
+"""No rule of the system fires on a healthy system: a healthy target under its normal load
+(the description's `[alerts] normal_traffic`) and a good drill's results in the
+Pushgateway (`[alerts] healthy`), for several evaluation cycles."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from typing import Any
 
 import pytest
 
-from alerting.conditions import push_healthy_drill
+from alerting.conditions import push_healthy
 from alerting.e2e import expect_silence, prepare
 from alerting.rules import RuleSet
 from alerting.traffic import Traffic
 from alerting.webhook import WebhookReceiver
 from plugins.evidence import attach_json, attach_text
+from plugins.settings import HarnessContext
+from system.description import Alerts
+from system.sampling import Sampler
 
 # Three times the longest path to firing in the test profile (scrape + eval + for: 7 s).
 HEALTHY_SECONDS = 21.0
-ENTITIES = 40  # what the normal load reads, created through the API first
+RECORDS = 40  # created through the description's write path first, for the load to read
 # Normal load: two clients, each pausing 30 ms between answers (up to ~60 requests/s), a
 # rate with headroom, not as fast as the target can answer: flat out, the target and its
 # databases took a core and a half, beside the other worker's tests.
@@ -24,30 +28,42 @@ CLIENTS = 2
 PAUSE_SECONDS = 0.03
 
 
-def normal_load_paths(ids: list[int]) -> list[str]:
-    """Entity reads of every id and graph reads of half of them, at depths 1 to 3."""
-    return [f"/entities/{n}" for n in ids] + [
-        f"/graph/{n}/neighbors?depth={1 + index % 3}" for index, n in enumerate(ids[::2])
-    ]
-
-
 @pytest.mark.pr_gate
 def test_no_alert_fires_on_a_healthy_target_under_normal_load(
+    harness_context: HarnessContext,
+    system_alerts: Alerts,
     test_profile: RuleSet,
     starter: Any,
     receiver: WebhookReceiver,
 ) -> None:
+    description = harness_context.system.description
     stack, situation = prepare(
-        starter, receiver, {}, test_profile.texts, set(test_profile.rules), entities=ENTITIES
+        starter,
+        receiver,
+        test_profile.texts,
+        set(test_profile.rules),
+        job=system_alerts.job,
+        target=True,
+        write_path=description.write_path,
+        records=RECORDS,
     )
-    push_healthy_drill(situation.pushgateway_url)
-    paths = normal_load_paths(situation.entity_ids)
+    push_healthy(situation.pushgateway_url, system_alerts)
+    lines = system_alerts.normal_traffic
     try:
-        with Traffic(
-            situation.target_url, paths, CLIENTS, HEALTHY_SECONDS + 5, PAUSE_SECONDS
-        ) as traffic:
-            near_misses = expect_silence(stack, HEALTHY_SECONDS)
-        assert traffic.sent > HEALTHY_SECONDS, "the normal load did not run"
+        if not lines:
+            attach_text("normal load", "the description's [alerts] normal_traffic is empty")
+            near_misses = expect_silence(stack, HEALTHY_SECONDS, description.metrics)
+        else:
+            with Traffic(
+                situation.target_url,
+                lines,
+                Sampler(description),
+                concurrency=CLIENTS,
+                deadline_seconds=HEALTHY_SECONDS + 5,
+                pause_seconds=PAUSE_SECONDS,
+            ) as traffic:
+                near_misses = expect_silence(stack, HEALTHY_SECONDS, description.metrics)
+            assert traffic.sent > HEALTHY_SECONDS, "the normal load did not run"
         if near_misses:  # pending, never firing: what `for:` absorbs; kept as evidence
             attach_text("pending, never firing", ", ".join(near_misses))
     finally:

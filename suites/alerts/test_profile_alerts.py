@@ -1,5 +1,6 @@
 """Alerts in a shared environment, for real: the conditions its profile lets the harness
-create (`[alerts] induce`) fire in its own Prometheus, reach its own Alertmanager with the
+create (`[alerts] induce`: rules whose inducement in the system description is a push)
+fire in its own Prometheus, reach its own Alertmanager with the
 right labels within the bound its own timing implies, and resolve; nothing fires while
 healthy results are pushed. What the harness pushes is labelled `harness_test="true"`
 (for the Alertmanager to route to a quiet receiver) and always deleted afterwards.
@@ -22,6 +23,7 @@ from alerting.induced import (
     heal,
     healthy,
     induced,
+    inducible,
     profile_timing,
     wait_for,
 )
@@ -31,6 +33,7 @@ from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
+from plugins.settings import HarnessContext
 
 QUIET_PERIODS = 3  # no false alarm: watch three times the longest path to firing
 
@@ -49,16 +52,20 @@ def _profile_stack(
 def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
     induced_rule_name: str | None,
     service_launcher: ServiceLauncher,
+    harness_context: HarnessContext,
     request: pytest.FixtureRequest,
     criteria: Criteria,
 ) -> None:
     prometheus, alertmanager, pushgateway = _profile_stack(service_launcher, request)
     if induced_rule_name is None:
         pytest.skip("the profile's [alerts] induce names no condition the harness may create")
-    rule = load_rules(rule_files())[induced_rule_name]
+    description = harness_context.system.description
+    assert description.alerts is not None  # plugins/alert_selection.py: induce is checked
+    rule = load_rules(rule_files(description.alerts.rules))[induced_rule_name]
+    pushed = inducible(description, rule.name)
     timing = profile_timing(prometheus.url, alertmanager.url, pushgateway.host)
     fire_within, resolve_within = bounds(timing, deployed_for(prometheus.url, rule.name))
-    with induced(pushgateway.url, rule.name) as inducible:
+    with induced(pushgateway.url, pushed) as inducible_rule:
         started = time.monotonic()
         fired = wait_for(lambda: bool(active_alerts(alertmanager.url, rule.name)), fire_within)
         assert fired is not None, (
@@ -68,10 +75,10 @@ def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
         )
         (alert,) = active_alerts(alertmanager.url, rule.name)[:1]
         attach_json(f"{rule.name} in the Alertmanager", alert)
-        expected = {**rule.labels, **inducible.labels, **TEST_LABEL, "alertname": rule.name}
+        expected = {**rule.labels, **inducible_rule.labels, **TEST_LABEL, "alertname": rule.name}
         wrong = {k: v for k, v in expected.items() if alert["labels"].get(k) != v}
         assert not wrong, f"{rule.name} arrived with labels {alert['labels']}, expected {wrong}"
-        heal(pushgateway.url, inducible)
+        heal(pushgateway.url, inducible_rule)
         healed = time.monotonic()
         resolved = wait_for(lambda: not active_alerts(alertmanager.url, rule.name), resolve_within)
         assert resolved is not None, f"{rule.name} did not resolve within {resolve_within:.1f} s"
@@ -93,15 +100,18 @@ def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
 
 @pytest.mark.pr_gate
 def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
-    service_launcher: ServiceLauncher, request: pytest.FixtureRequest
+    service_launcher: ServiceLauncher,
+    harness_context: HarnessContext,
+    request: pytest.FixtureRequest,
 ) -> None:
     prometheus, alertmanager, pushgateway = _profile_stack(service_launcher, request)
     induce = service_launcher.profile.alerts_induce
     if not induce:
         pytest.skip("the profile's [alerts] induce names no condition the harness may push")
+    description = harness_context.system.description
     timing = profile_timing(prometheus.url, alertmanager.url, pushgateway.host)
     longest = max(bounds(timing, deployed_for(prometheus.url, name))[0] for name in induce)
-    with healthy(pushgateway.url, induce):
+    with healthy(pushgateway.url, [inducible(description, name) for name in induce]):
         time.sleep(QUIET_PERIODS * longest)
         fired = {name: active_alerts(alertmanager.url, name) for name in induce}
     assert not any(fired.values()), f"false alarm on healthy results: {fired}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ import pytest
 from chaos import experiments
 from chaos.context import ChaosContext
 from chaos.experiments import Experiment, Outcome
-from chaos.stack import DEPENDENCY_TIMEOUT_SECONDS, ChaosStack
+from chaos.stack import DEPENDENCY_TIMEOUT_SECONDS, ChaosStack, system_configuration
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import TargetProfile
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
+from plugins.settings import effective_slo
+from system.loader import System
 
 
 def run_case(
@@ -24,13 +27,15 @@ def run_case(
     *,
     stack: ChaosStack | None,
     profile: TargetProfile,
+    system: System,
     launcher: ServiceLauncher,
     workdir: Path,
     criteria: Criteria,
     keep: Callable[[Outcome], None],
 ) -> Outcome:
     """Run one case; skip it (saying why) where it may not run; fail naming what broke."""
-    configuration, context = _where(experiment, variant, stack, profile, launcher, workdir)
+    where = Where(profile, system, launcher, workdir / "run")
+    configuration, context = _where(experiment, variant, stack, where)
     outcome = experiments.run(experiment, configuration, context, variant)
     keep(outcome)
     attach_json(f"Chaos Toolkit journal: {outcome.label}", outcome.journal)
@@ -43,28 +48,33 @@ def run_case(
     return outcome
 
 
+@dataclass(frozen=True)
+class Where:
+    """Where a case runs: the profile, the system, the launcher, the run's directory."""
+
+    profile: TargetProfile
+    system: System
+    launcher: ServiceLauncher
+    run_dir: Path
+
+
 def _where(
-    experiment: Experiment,
-    variant: str,
-    stack: ChaosStack | None,
-    profile: TargetProfile,
-    launcher: ServiceLauncher,
-    workdir: Path,
+    experiment: Experiment, variant: str, stack: ChaosStack | None, where: Where
 ) -> tuple[dict[str, Any], ChaosContext]:
-    run_dir = workdir / "run"
+    profile, launcher, run_dir = where.profile, where.launcher, where.run_dir
     if stack is not None:
         how = experiment.variants.get(variant, {}).get("how")
         if how == "partition" and stack.namespace is None:
             pytest.skip(f"{experiment.name}[partition] needs a network namespace: "
                         f"{stack.namespace_problem}")  # fmt: skip
-        return stack.configuration(run_dir, profile.slo), stack.context(launcher)
-    return _profile_configuration(experiment, variant, profile, run_dir), ChaosContext()
+        slo = effective_slo(where.system, profile)
+        return stack.configuration(run_dir, slo, where.system), stack.context(launcher)
+    return _profile_configuration(experiment, variant, where), ChaosContext()
 
 
-def _profile_configuration(
-    experiment: Experiment, variant: str, profile: TargetProfile, run_dir: Path
-) -> dict[str, Any]:
+def _profile_configuration(experiment: Experiment, variant: str, where: Where) -> dict[str, Any]:
     """Against a profile: only the faults it allows, network ones through its Toxiproxy."""
+    profile, run_dir = where.profile, where.run_dir
     allowed = profile.chaos_allow or ()
     if experiment.fault not in allowed:
         pytest.skip(
@@ -88,10 +98,11 @@ def _profile_configuration(
     proxies = dict(toxiproxy.get("proxies", {}))
     configuration: dict[str, Any] = {
         "api_url": str(api["url"]).rstrip("/"),
+        **system_configuration(where.system),
         "run_dir": str(run_dir),
         "run_id": run_dir.parent.name[-10:],
         "toxiproxy_url": str(toxiproxy["url"]).rstrip("/"),
-        "p95_seconds": profile.slo.p95_seconds,
+        "p95_seconds": effective_slo(where.system, profile).p95_seconds,
         "dependency_timeout_seconds": DEPENDENCY_TIMEOUT_SECONDS,
         "allowed_faults": list(allowed),
         "destructive": profile.destructive,
@@ -99,7 +110,8 @@ def _profile_configuration(
     }
     if "entity_ids" in api:
         configuration["entity_ids"] = api["entity_ids"]
-    for dependency in ("postgres", "neo4j", "redis"):
+    chaos = where.system.description.chaos
+    for dependency in chaos.dependencies if chaos is not None else ():
         configuration[f"proxy_{dependency}"] = proxies.get(dependency, dependency)
     return configuration
 

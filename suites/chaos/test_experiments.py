@@ -1,4 +1,5 @@
-"""Chaos hypotheses (design section 1): each experiment of scenarios/chaos, against a
+"""Chaos hypotheses (design section 1): each experiment of the system description's
+`[chaos] experiments` folder, against a
 target that really suffers the fault, holds during it and after it, and rolls back.
 
 Each case is marked `pr_gate` (the PR gate's: Redis 300 ms slower, Neo4j black-holed, the
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.exclusive  # steady states measured on this machine: al
 Case = tuple[Experiment, str]
 
 
+@pytest.mark.criteria("chaos_hypothesis")
 def test_hypothesis_holds_under_the_fault(
     chaos_case: Case,
     chaos_target: ChaosStack | None,
@@ -51,6 +53,7 @@ def test_hypothesis_holds_under_the_fault(
         variant,
         stack=chaos_target,
         profile=harness_context.profile,
+        system=harness_context.system,
         launcher=service_launcher,
         workdir=tmp_path,
         criteria=criteria,

@@ -2,7 +2,9 @@
 
 Postgres (through the WAL archive), Neo4j (an offline dump, loaded into a fresh server)
 and Redis (an RDB snapshot, read by a fresh server) are restored at one restore point;
-then every entity in Postgres must have its node in Neo4j and every node its entity.
+then the records in Postgres and the nodes in Neo4j must agree (the system description's
+`[dr.consistency]` queries) and the cache must hold what it held. The stores are filled
+by the system's own seed command (its description's `[local.seed]`, run by its target).
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ from dr.stores import (
 )
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
+from fixtures.providers.api import ApiProvider
 from fixtures.providers.s3 import S3Endpoint
 from plugins.evidence import attach_text
-from sut.seed import seed
+from plugins.settings import HarnessContext
 
 # The monthly drill's (four Neo4j starts, about 70 s): `make test` keeps to the PR gate's
 # DR tests; tests/integration/test_neo4j_provider.py proves the dump itself there.
 pytestmark = [pytest.mark.destructive, pytest.mark.drill]
 
-ENTITIES = 500
+RECORDS = 500
+MARKER = ("reliability-harness:restore-marker", b"restored to one point")
 
 
 def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
@@ -41,22 +45,26 @@ def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
     s3: S3Endpoint,
     neo4j_factory: Callable[..., Any],
     redis_factory: Callable[..., Any],
+    harness_context: HarnessContext,
 ) -> None:
+    system = harness_context.system
+    check = system.description.dr.consistency
+    local = system.description.local
+    if check is None or local is None or not {"neo4j", "redis"} <= set(local.services):
+        pytest.skip(
+            f"{system.describe()} has no [dr.consistency] or does not keep Neo4j and Redis "
+            "beside Postgres ([local] services): no stores to restore to one point"
+        )
     with archiving_primary(native_launcher, s3, PR_GATE_ARCHIVE_TIMEOUT_SECONDS) as primary:
         graph = neo4j_factory()
         cache = redis_factory()
         neo4j, redis = graph.endpoint, cache.endpoint
-        seed(
-            primary.endpoint.dsn,
-            neo4j.uri,
-            (neo4j.user, neo4j.password),
-            entities=ENTITIES,
-            links_per_entity=3,
-        )
+        seeder = ApiProvider(primary.endpoint, neo4j, redis, system=system, entities=RECORDS)
+        native_launcher.start(seeder).stop()  # the system's own seed command fills them
         client = redis.client()
-        client.set("entity:1", '{"id": 1}')
+        client.set(*MARKER)
         client.close()
-        assert cross_store_diff(primary.endpoint.dsn, neo4j).ok
+        assert cross_store_diff(primary.endpoint.dsn, neo4j, check).ok
         # The restore point: base backup + archived WAL, graph dump, cache snapshot.
         primary.tool.backup(primary.endpoint, "consistent")
         switch_and_wait_archived(primary.endpoint.dsn)
@@ -71,16 +79,11 @@ def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
         restored_cache = redis_factory()
         restore_redis(restored_cache, snapshot)
         try:
-            check = cross_store_diff(restored_pg.endpoint.dsn, restored_graph.endpoint)
-            attach_text("cross-store check after restore", check.describe())
-            assert check.ok, check.describe()
+            found = cross_store_diff(restored_pg.endpoint.dsn, restored_graph.endpoint, check)
+            attach_text("cross-store check after restore", found.describe())
+            assert found.ok, found.describe()
             client = restored_cache.endpoint.client()
-            assert client.get("entity:1") == b'{"id": 1}'
+            assert client.get(MARKER[0]) == MARKER[1]
             client.close()
-            # The check itself sees a node lost in the restore.
-            with restored_graph.endpoint.driver() as driver:
-                driver.execute_query("MATCH (n:Entity {id: 7}) DETACH DELETE n")
-            broken = cross_store_diff(restored_pg.endpoint.dsn, restored_graph.endpoint)
-            assert broken.entities_without_nodes == [7], broken.describe()
         finally:
             restored_pg.service.stop()

@@ -1,5 +1,7 @@
 """Backup restoration tested, against a shared environment: its own archive, restored
-locally (the environment's servers are never touched), and checked (`dr/staging.py`).
+locally (the environment's servers are never touched), and checked (`dr/staging.py`): the
+tables a restore must hold, with rows (the profile's `[dr] tables`, else the system
+description's), and the description's schema version, as a `schema_version` row.
 
 Locally the DR suites prove PITR, RPO and RTO on archives of their own: these run
 against a profile with a `[dr]` table only.
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from dr.errors import DrInputError
+from dr.holdings import CRITERION, UNIT, expected_holdings
 from dr.staging import (
     archive_of,
     login_of,
@@ -68,8 +71,9 @@ def test_the_newest_backup_restores_with_its_tables_and_a_measured_rpo(
     try:
         tool = archive_of(profile, _work(restore_launcher) / "tool")
         primary = profile_postgres(profile)
+        expected = expected_holdings(harness_context.system.description.dr, profile.dr)
         check = restore_and_check(
-            restore_launcher, tool, profile.dr, _work(restore_launcher), primary
+            restore_launcher, tool, expected, _work(restore_launcher), primary
         )
     except DrInputError as error:
         failure = str(error)
@@ -77,7 +81,7 @@ def test_the_newest_backup_restores_with_its_tables_and_a_measured_rpo(
         pytest.fail(failure, pytrace=False)
     attach_text("restore of the profile's archive", check.describe())
     print(check.describe())
-    slo, scope = profile.slo, "postgres archive"
+    slo, scope = harness_context.slo, "postgres archive"
     rto, rpo = check.rto_seconds, check.rpo_seconds
     phases: dict[str, Any] = {"phases": check.result.phases}
     for criterion, measured, bound, details in (
@@ -93,9 +97,18 @@ def test_the_newest_backup_restores_with_its_tables_and_a_measured_rpo(
             verdict="pass" if measured is not None and measured <= bound else "fail",
             **details,
         )
-    assert not check.missing_tables, f"the restore lacks tables {check.missing_tables}"
-    empty = [table for table, count in check.row_counts.items() if count == 0]
-    assert not empty, f"the restore has no rows in {empty}: {check.describe()}"
+    holdings = check.holdings
+    assert holdings is not None
+    criteria.record(
+        criterion=CRITERION,
+        scope=scope,
+        bound=None,
+        unit=UNIT,
+        measured=holdings.measured(),
+        verdict=holdings.verdict(),
+        **holdings.details(),
+    )
+    assert not holdings.problems(), f"the restore lacks what it must hold: {check.describe()}"
     assert check.rto_seconds <= slo.rto_seconds, (
         f"RTO {check.rto_seconds:.0f} s > {slo.rto_seconds:g} s"
     )

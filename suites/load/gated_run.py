@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from fixtures.phases import phase
-from fixtures.profile import Slo
 from fixtures.providers.base import HttpEndpoint
-from load.crosscheck import CrossCheck, crosscheck
+from load.bounds import Bounded, row_values, scope_of
+from load.crosscheck import CrossCheck, ServerMetrics, crosscheck
 from load.errors import CrossCheckError
 from load.evidence import Evidence, write_evidence
-from load.gates import Gate
 from load.plan import LoadPlan
 from load.result import LoadResult
 from load.runner import start_load
@@ -35,30 +34,18 @@ SCRAPE_INTERVAL_SECONDS = 1.0
 SETTLE_SECONDS = 2 * SCRAPE_INTERVAL_SECONDS + 0.5
 
 
-def scrape_config(target: HttpEndpoint) -> str:
-    """prometheus.yml for a Prometheus that scrapes the target's /metrics every second."""
+def scrape_config(target: HttpEndpoint, job: str = "target") -> str:
+    """prometheus.yml for a Prometheus that scrapes the target's /metrics every second,
+    under the job name the system's rules and selectors use."""
     return f"""\
 global:
   scrape_interval: {SCRAPE_INTERVAL_SECONDS:g}s
   evaluation_interval: {SCRAPE_INTERVAL_SECONDS:g}s
 scrape_configs:
-  - job_name: target
+  - job_name: {job}
     static_configs:
       - targets: ["{target.host}:{target.port}"]
 """
-
-
-def slo_gates(scenario: str, slo: Slo, routes: Sequence[str] = ()) -> list[Gate]:
-    """The requirements' gates: P95 below the profile's bound, error rate below its bound;
-    and the P95 of each of `routes` (a mixed workload's request types) below the same bound.
-    The error-rate bound is the service's, over all its requests: it is not applied per
-    route, where a bound the requirements do not set would be judged on a smaller sample."""
-    gates = [
-        Gate("latency", slo.p95_seconds, scenario, percentile=95),
-        Gate("error_rate", slo.error_rate, scenario),
-    ]
-    gates += [Gate("latency", slo.p95_seconds, scenario, percentile=95, route=r) for r in routes]
-    return gates
 
 
 class CrossCheckSkippedWarning(UserWarning):
@@ -79,27 +66,27 @@ class GatedRun:
 def run_gated(
     plan: LoadPlan,
     looks: Looks,
-    slo: Slo,
+    gates: Sequence[Bounded],
     workdir: Path,
     prometheus_url: str | None,
     criteria: Criteria | None = None,
-    routes: Sequence[str] = (),
+    metrics: ServerMetrics | None = None,
 ) -> GatedRun:
-    """Run `plan` until its gates decide (`routes`: also each one's P95); attach evidence;
-    fail (one line per gate) unless every gate passed and the client agrees with the server."""
+    """Run `plan` until its `gates` decide; attach evidence; fail (one line per gate)
+    unless every gate passed and the client agrees with the server (`metrics`)."""
     with (
         phase(f"load: {plan.scenario}, judged after {looks.first_seconds:g} s and on"),
         start_load(plan, workdir / "load") as run,
     ):
-        decision = judge_sequentially(run, slo_gates(plan.scenario, slo, routes), looks)
+        decision = judge_sequentially(run, [bounded.gate for bounded in gates], looks)
     result = decision.result
-    evidence = write_evidence(result, workdir / "evidence", bound=slo.p95_seconds)
+    evidence = write_evidence(result, workdir / "evidence", bound=plan.latency_bound_seconds)
     attach_evidence(result, evidence)
-    checked, server_view = _server_view(result, prometheus_url)
+    checked, server_view = _server_view(result, prometheus_url, metrics)
     report = _report(decision, server_view)
     attach_text("gates", report)
     if criteria is not None:
-        _record(criteria, decision, checked)
+        _record(criteria, decision, gates, checked)
     if not decision.passed:
         pytest.fail(report, pytrace=False)
     if checked is not None and not checked.ok:
@@ -118,8 +105,17 @@ def _report(decision: Decision, server_view: str) -> str:
     return "\n".join(lines)
 
 
-def _server_view(result: LoadResult, prometheus_url: str | None) -> tuple[CrossCheck | None, str]:
+def _server_view(
+    result: LoadResult, prometheus_url: str | None, metrics: ServerMetrics | None
+) -> tuple[CrossCheck | None, str]:
     """The cross-check (client P95 against the server's), or why there is none."""
+    if metrics is None:
+        reason = (
+            "cross-check skipped: the system description names no server metrics "
+            "([metrics]); the gates above are the client's view only"
+        )
+        warnings.warn(reason, CrossCheckSkippedWarning, stacklevel=2)
+        return None, reason
     if prometheus_url is None:
         reason = (
             "cross-check skipped: no Prometheus scrapes this target (the profile has no "
@@ -129,31 +125,41 @@ def _server_view(result: LoadResult, prometheus_url: str | None) -> tuple[CrossC
         return None, reason
     time.sleep(max(0.0, result.ended_at + SETTLE_SECONDS - time.time()))
     try:
-        checked = crosscheck(result, prometheus_url)
+        checked = crosscheck(result, prometheus_url, metrics=metrics)
     except CrossCheckError as error:
         return None, f"cross-check against Prometheus failed: {error}"
     attach_text("client vs server P95", checked.message)
     return checked, f"server's view (Prometheus):\n{checked.message}"
 
 
-def _record(criteria: Criteria, decision: Decision, checked: CrossCheck | None) -> None:
+def _record(
+    criteria: Criteria,
+    decision: Decision,
+    gates: Sequence[Bounded],
+    checked: CrossCheck | None,
+) -> None:
     result = decision.result
     server = None if checked is None or not checked.comparisons else checked.comparisons[0]
+    criterion_of = {bounded.gate: bounded for bounded in gates}
     for outcome in decision.outcomes:
+        bounded = criterion_of[outcome.gate]
         gate = outcome.gate
-        interval = outcome.interval
+        whole = gate.route is None
+        extra = {} if bounded.baseline is None else {"baseline": bounded.baseline}
+        bound, measured, interval = row_values(bounded, outcome)
         criteria.record(
-            criterion="p95_latency" if gate.metric == "latency" else gate.metric,
-            scope=result.scenario if gate.route is None else f"{result.scenario} {gate.route}",
-            bound=gate.bound,
-            unit="s" if gate.metric == "latency" else "ratio",
-            measured=outcome.measured,
-            interval=None if interval is None else (interval.low, interval.high),
+            criterion=bounded.criterion,
+            scope=scope_of(bounded),
+            bound=bound,
+            unit=bounded.unit,
+            measured=measured,
+            interval=interval,
             verdict=outcome.verdict.value,
             decided_after_s=decision.elapsed_seconds,
-            requests=result.requests if gate.route is None else result.route(gate.route).requests,
-            max_s=result.max if gate.route is None else None,
-            server_p95_s=None if server is None or gate.route else server.server_p95,
+            requests=result.requests if whole else result.route(gate.route or "").requests,
+            max_s=result.max if whole else None,
+            server_p95_s=None if server is None or not whole else server.server_p95,
+            **extra,
         )
 
 

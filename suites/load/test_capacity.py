@@ -1,9 +1,11 @@
-"""Capacity (drill): the highest arrival rate at which the profile's SLO still holds.
+"""Capacity (drill): the highest arrival rate at which the SLO still holds.
 
-The rate rises by half each step (25/s, 37.5/s, 56/s, ...), 20 s a step, each step judged
+The system description's `[capacity]` names the workload and the search: the rate rises
+by `factor` each step (25/s, 37.5/s, 56/s, ... by default), `step` long, each step judged
 by the SLO gates; the first step that fails (or that the load generator cannot hold)
 ends the search (`load/capacity.py`). The number is reported, not gated: the test fails
 only if not even the first step meets the SLO. Latency against rate goes to the report.
+A description without `[capacity]` skips it, saying so.
 """
 
 from __future__ import annotations
@@ -21,20 +23,26 @@ from suites.load.target import LoadTarget
 
 pytestmark = pytest.mark.exclusive  # throughput measured on this machine: alone under xdist
 
-SCENARIO = "mixed"
-
 
 @pytest.mark.drill
+@pytest.mark.criteria("capacity")
 def test_capacity_highest_rate_within_slo(
     load_target: LoadTarget, harness_context: HarnessContext, criteria: Criteria, tmp_path: Path
 ) -> None:
-    slo = harness_context.profile.slo
+    spec = harness_context.system.description.capacity
+    if spec is None:
+        pytest.skip(f"{harness_context.system.describe()} has no [capacity]: nothing to search")
+    slo = harness_context.slo
     search = CapacitySearch(
-        scenario=SCENARIO,
+        scenario=spec.workload,
         base_url=load_target.url,
         p95_seconds=slo.p95_seconds,
         error_rate=slo.error_rate,
-        entity_ids=load_target.entity_ids,
+        start_rate=spec.start,
+        factor=spec.factor,
+        max_rate=spec.max,
+        step_seconds=spec.step,
+        traffic=load_target.traffic(spec.workload),
         allow_remote=harness_context.profile.allow_remote_load,
     )
     capacity = find_capacity(search, tmp_path / "steps")
@@ -48,7 +56,7 @@ def test_capacity_highest_rate_within_slo(
     rate = capacity.highest_passing_rate
     criteria.record(
         criterion="capacity",
-        scope=SCENARIO,
+        scope=spec.workload,
         bound=None,
         unit="req/s",
         measured=rate,

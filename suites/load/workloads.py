@@ -1,64 +1,71 @@
-"""The load suites' workloads and their shapes (rate, looks), run the same way everywhere."""
+"""A workload of the system description, run the same way everywhere: its plan (rate,
+length, processes, traffic), its looks, its gates (its bounds) and its rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.providers.base import HttpEndpoint
+from load.bounds import gates_for
+from load.crosscheck import ServerMetrics
 from load.plan import LoadPlan
 from load.sequential import Looks
 from plugins.criteria import Criteria
 from plugins.settings import HarnessContext
 from suites.load.gated_run import GatedRun, run_gated
 from suites.load.target import LoadTarget
-
-WORKLOADS = ("entity_query", "graph_query", "mixed")
-# The request types of the mixed workload (scenarios/load/mixed.py), as its runs name them.
-ROUTES = {"mixed": ("GET /entities/{id}", "GET /graph/{id}/neighbors", "POST /entities")}
+from system.description import Description, Workload
 
 
-@dataclass(frozen=True)
-class Shape:
-    rate: float
-    looks: Looks
-    processes: int = 1
-    by_route: bool = False  # also gate each request type's P95 (the workload's `ROUTES`)
+def looks_of(workload: Workload) -> Looks:
+    """Sequential looks when the workload has a `first_look`; else one look at its end."""
+    duration = workload.duration
+    first = workload.first_look or duration
+    return Looks(
+        first_seconds=first, step_seconds=workload.look_every or duration, max_seconds=duration
+    )
 
 
-PR_GATE = Shape(rate=100.0, looks=Looks(first_seconds=10, step_seconds=15, max_seconds=120))
-# The requirements' sustained run: 5 minutes at 50 requests/s of the mixed workload (the
-# production mix of reads, traversals and writes), judged once at the end, overall and per
-# request type. Each workload alone is gated at twice the rate by the PR-gate runs.
-DRILL = Shape(
-    rate=50.0,
-    looks=Looks(first_seconds=300, step_seconds=300, max_seconds=300),
-    by_route=True,
-)
+def server_metrics(description: Description) -> ServerMetrics | None:
+    metrics = description.metrics
+    if metrics is None:
+        return None
+    return ServerMetrics(
+        http_histogram=metrics.http_histogram,
+        route_label=metrics.route_label,
+        selector=metrics.selector,
+        exclude_routes=metrics.exclude_routes,
+        parts=tuple((part.name, part.selector) for part in metrics.parts),
+    )
 
 
 def run_workload(
-    scenario: str,
-    shape: Shape,
+    name: str,
     target: LoadTarget,
     prometheus: HttpEndpoint | None,
     context: HarnessContext,
     criteria: Criteria | None,
     workdir: Path,
+    history: list[float] | None = None,
 ) -> GatedRun:
-    """Run one workload in the open model until its SLO gates decide."""
-    slo = context.profile.slo
+    """Run workload `name` in the open model until its gates decide."""
+    description = context.system.description
+    workload = description.workloads[name]
+    gates = gates_for(name, workload, context.slo, history or [])
+    latency_bounds = [bounded.gate.bound for bounded in gates if bounded.gate.metric == "latency"]
     plan = LoadPlan(
-        scenario=scenario,
+        scenario=name,
         base_url=target.url,
-        duration_seconds=shape.looks.max_seconds,
-        rate_per_second=shape.rate,
-        processes=shape.processes,
-        entity_ids=target.entity_ids,
+        duration_seconds=workload.duration,
+        rate_per_second=workload.rate,
+        processes=workload.processes,
+        max_in_flight=workload.max_in_flight,
+        traffic=target.traffic(name),
         allow_remote=context.profile.allow_remote_load,
-        latency_bound_seconds=slo.p95_seconds,
-        seed=WORKLOADS.index(scenario) + 1,
+        latency_bound_seconds=max(latency_bounds, default=context.slo.p95_seconds),
+        seed=workload.seed or list(description.workloads).index(name) + 1,
     )
     url = None if prometheus is None else prometheus.url
-    routes = ROUTES.get(scenario, ()) if shape.by_route else ()
-    return run_gated(plan, shape.looks, slo, workdir, url, criteria, routes)
+    return run_gated(
+        plan, looks_of(workload), gates, workdir, url, criteria, server_metrics(description)
+    )

@@ -6,7 +6,9 @@ Serves the routes of design section 4 that the load scenarios use, on 127.0.0.1,
 per-request delay and an answer status set at run time:
 
 - POST /_control {"delay": seconds, "status": code, "report_factor": x, "error_share": p,
-  "seed": n}: set them, and reset the counter; `error_share` answers that share of
+  "seed": n, "html": bool}: set them, and reset the counter; a 3xx `status` redirects
+  every request to /login (an HTML page), as a service behind a login does; `html`
+  answers 200 with an HTML page instead of JSON; `error_share` answers that share of
   requests (drawn from a seeded generator) with 500; `report_factor` scales what /metrics
   reports (1 = the truth), so a test can make the server's metrics disagree with what the
   client measures;
@@ -27,7 +29,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 
@@ -38,9 +40,11 @@ class Knobs:
     count: int = 0
     report_factor: float = 1.0
     error_share: float = 0.0
+    html: bool = False
     draws: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311
 
 
+LOGIN_PAGE = "<html><body><form action='/login'>Sign in</form></body></html>"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
 
 
@@ -70,7 +74,7 @@ def build_app() -> Starlette:
         registry=registry,
     )
 
-    async def serve(request: Request) -> JSONResponse:
+    async def serve(request: Request) -> Response:
         started = time.perf_counter()
         knobs.count += 1
         if knobs.delay > 0:
@@ -85,7 +89,14 @@ def build_app() -> Starlette:
         http.labels(route, request.method, str(code)).observe(elapsed)
         if code >= 400:
             return JSONResponse({"error": "told to fail"}, status_code=code)
+        if 300 <= knobs.status < 400:
+            return Response(status_code=knobs.status, headers={"Location": "/login"})
+        if knobs.html:
+            return HTMLResponse(LOGIN_PAGE)
         return JSONResponse({"id": int(request.path_params.get("id", 1)), "neighbors": []}, code)
+
+    async def login(_: Request) -> HTMLResponse:
+        return HTMLResponse(LOGIN_PAGE)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
@@ -96,6 +107,7 @@ def build_app() -> Starlette:
         knobs.status = int(body.get("status", 200))
         knobs.report_factor = float(body.get("report_factor", 1.0))
         knobs.error_share = float(body.get("error_share", 0.0))
+        knobs.html = bool(body.get("html", False))
         knobs.draws = random.Random(int(body.get("seed", 0)))  # noqa: S311 - test faults
         knobs.count = 0
         return JSONResponse({"ok": True})
@@ -112,6 +124,7 @@ def build_app() -> Starlette:
             Route("/entities", serve, methods=["POST"]),
             Route("/graph/{id:int}/neighbors", serve),
             Route("/healthz", healthz),
+            Route("/login", login),
             Route("/metrics", metrics),
             Route("/_control", control, methods=["POST"]),
             Route("/_count", count),

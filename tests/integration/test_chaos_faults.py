@@ -22,6 +22,7 @@ from chaos.experiments import Outcome, discover
 from chaos.stack import ChaosStack, chaos_stack, with_target
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import Slo
+from tests.reference import EXPERIMENTS_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
@@ -44,7 +45,7 @@ def run_against(
     faults: dict[str, str],
     workdir: Path,
 ) -> Outcome:
-    experiment = discover()[name]
+    experiment = discover(EXPERIMENTS_DIR)[name]
     with with_target(stack, launcher, faults) as faulted:
         configuration = {**faulted.configuration(workdir / "run", Slo()), **QUICK}
         if experiment.fault != "kill":

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,8 @@ from dr.restore import restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
+from plugins.dr import FreshStores
+from plugins.settings import HarnessContext
 
 pytestmark = pytest.mark.integration
 
@@ -89,17 +92,23 @@ def test_a_deleted_wal_segment_never_passes_silently(
 
 
 def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
-    native_launcher: ServiceLauncher, s3: S3Endpoint, api_factory: Callable[..., Any]
+    native_launcher: ServiceLauncher,
+    s3: S3Endpoint,
+    api_factory: Callable[..., Any],
+    recovery_stores: FreshStores,
+    harness_context: HarnessContext,
 ) -> None:
     """Production's 60 s archive_timeout against a 3 s bound: 8 s of writes are lost."""
-    point = measure_recovery(
-        native_launcher,
-        s3,
-        api_factory,
-        megabytes=1,
-        write_seconds=8.0,
-        archive_timeout_seconds=60.0,
-    ).point
+    with recovery_stores() as stores:
+        point = measure_recovery(
+            native_launcher,
+            s3,
+            functools.partial(api_factory, **stores),
+            description=harness_context.system.description,
+            megabytes=1,
+            write_seconds=8.0,
+            archive_timeout_seconds=60.0,
+        ).point
     with pytest.raises(RpoViolatedError, match=r"^RPO \d+\.\d\d s with archive_timeout 60 s"):
         require_rpo(point, 3.0)
     assert point.seconds > 3.0

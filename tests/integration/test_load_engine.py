@@ -26,7 +26,7 @@ import pytest
 
 from fixtures.lifecycle.ports import PortAllocator
 from fixtures.lifecycle.reaper import kill_process_group
-from load.crosscheck import Agreement, CrossCheckFailedError, crosscheck
+from load.crosscheck import Agreement, CrossCheckFailedError, ServerMetrics, crosscheck
 from load.errors import LoadPlanError, LoadRunError
 from load.evidence import write_evidence
 from load.gates import Gate, GateFailedError, Verdict, evaluate, require
@@ -35,6 +35,8 @@ from load.plan import LoadPlan
 from load.result import LoadResult
 from load.runner import run_load, start_load
 from load.sequential import Looks, judge_sequentially
+from load.traffic import Traffic
+from tests.reference import traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
@@ -51,6 +53,14 @@ scrape_configs:
 """
 
 
+# The stub's histograms are the reference's (its description's [metrics]).
+STUB_METRICS = ServerMetrics(
+    "http_request_duration_seconds",
+    exclude_routes=("/metrics", "/healthz"),
+    parts=(("intelgraph_query_latency_seconds", ""),),
+)
+
+
 @dataclass(frozen=True)
 class Stub:
     url: str
@@ -61,6 +71,7 @@ class Stub:
         status: int = 200,
         report_factor: float = 1.0,
         error_share: float = 0.0,
+        html: bool = False,
     ) -> None:
         """Set the server's delay, status, metrics factor and error share; reset its counter."""
         body = json.dumps(
@@ -69,6 +80,7 @@ class Stub:
                 "status": status,
                 "report_factor": report_factor,
                 "error_share": error_share,
+                "html": html,
             }
         )
         data = body.encode()
@@ -118,10 +130,18 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
         process.wait(timeout=10)
 
 
+def reference_plan(*args: Any, **values: Any) -> LoadPlan:
+    """A plan of one of the reference's workloads (its traffic from its description)."""
+    scenario = values.get("scenario", args[0] if args else "graph_query")
+    if "traffic" not in values:
+        values["traffic"] = traffic(scenario)
+    return LoadPlan(*args, **values)
+
+
 def run(stub: Stub, tmp: Path, **plan: object) -> LoadResult:
     values: dict[str, object] = {"scenario": "graph_query", "base_url": stub.url}
     values.update(plan)
-    return run_load(LoadPlan(**values), tmp)  # type: ignore[arg-type]
+    return run_load(reference_plan(**values), tmp)
 
 
 # A run in which this machine stalled the generator (arrivals sent late: the host's own
@@ -258,7 +278,7 @@ def test_a_run_in_the_background_can_be_cut_by_window_and_stopped_early(
     stub: Stub, tmp_path: Path
 ) -> None:
     stub.set()
-    plan = LoadPlan("entity_query", stub.url, duration_seconds=60.0, rate_per_second=50.0)
+    plan = reference_plan("entity_query", stub.url, duration_seconds=60.0, rate_per_second=50.0)
     started = time.monotonic()
     with start_load(plan, tmp_path) as load:
         t0 = load.wait_started().started_at
@@ -281,7 +301,7 @@ def test_a_sequential_gate_decides_by_extending_the_run(stub: Stub, tmp_path: Pa
     # errors of 250 at 99 % is up to 2 %); the run goes on until they can.
     stub.set(error_share=0.002)
     looks = Looks(first_seconds=5, step_seconds=5, max_seconds=60, settle_seconds=1.0)
-    plan = LoadPlan("entity_query", stub.url, duration_seconds=60, rate_per_second=50.0)
+    plan = reference_plan("entity_query", stub.url, duration_seconds=60, rate_per_second=50.0)
     for attempt in range(HELD_ATTEMPTS):  # again if the host stalled the generator
         with start_load(plan, tmp_path / f"below-{attempt}") as load:
             decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)
@@ -296,7 +316,7 @@ def test_a_sequential_gate_decides_by_extending_the_run(stub: Stub, tmp_path: Pa
 def test_a_sequential_gate_that_reaches_its_cap_is_undecided(stub: Stub, tmp_path: Path) -> None:
     stub.set(error_share=0.01)
     looks = Looks(first_seconds=2, step_seconds=2, max_seconds=4, settle_seconds=1.0)
-    plan = LoadPlan("entity_query", stub.url, duration_seconds=4, rate_per_second=50.0)
+    plan = reference_plan("entity_query", stub.url, duration_seconds=4, rate_per_second=50.0)
     with start_load(plan, tmp_path / "at-bound") as load:
         decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)
     (outcome,) = decision.outcomes
@@ -308,18 +328,19 @@ def test_a_sequential_gate_that_reaches_its_cap_is_undecided(stub: Stub, tmp_pat
 
 def test_a_bad_plan_sends_nothing(stub: Stub, tmp_path: Path) -> None:
     stub.set()
-    for bad in ({"scenario": "nope"}, {"rate_per_second": 0}, {"duration_seconds": 601}):
+    for bad in ({"scenario": ""}, {"rate_per_second": 0}, {"duration_seconds": 14401}):
         values: dict[str, object] = {
             "scenario": "graph_query",
             "base_url": stub.url,
             "duration_seconds": 2,
             "rate_per_second": 10.0,
+            "traffic": traffic("graph_query"),
         }
         values.update(bad)
         with pytest.raises(LoadPlanError):
             LoadPlan(**values)  # type: ignore[arg-type]
     # The child checks the plan again: a tampered file is refused with one line.
-    good = LoadPlan("graph_query", stub.url, duration_seconds=2, rate_per_second=10.0)
+    good = reference_plan("graph_query", stub.url, duration_seconds=2, rate_per_second=10.0)
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(good.to_json().replace('"rate_per_second": 10.0', '"rate_per_second": -3'))
     child = subprocess.run(
@@ -340,7 +361,7 @@ def test_a_bad_plan_sends_nothing(stub: Stub, tmp_path: Path) -> None:
 
 def test_the_deadline_kills_the_whole_run(stub: Stub, tmp_path: Path) -> None:
     stub.set()
-    plan = LoadPlan(
+    plan = reference_plan(
         "entity_query", stub.url, processes=2, duration_seconds=30, rate_per_second=20.0
     )
     started = time.monotonic()
@@ -359,8 +380,10 @@ import sys, time
 from pathlib import Path
 from load.plan import LoadPlan
 from load.runner import start_load
-run = start_load(LoadPlan("entity_query", sys.argv[1], duration_seconds=60, rate_per_second=20.0),
-                 Path(sys.argv[2]))
+from tests.reference import traffic
+plan = LoadPlan("entity_query", sys.argv[1], duration_seconds=60, rate_per_second=20.0,
+                traffic=traffic("entity_query"))
+run = start_load(plan, Path(sys.argv[2]))
 run.wait_started()
 print("started", flush=True)
 time.sleep(600)
@@ -429,7 +452,7 @@ def test_client_and_server_p95_are_compared_and_a_disagreement_fails_loudly(
     stub.set(delay=0.06)
     honest = run(stub, tmp_path / "honest", rate_per_second=40.0, duration_seconds=3.0)
     _wait_for_scrape(prometheus, honest.ended_at + SCRAPE_SECONDS)
-    check = crosscheck(honest, prometheus, extra_seconds=2 * SCRAPE_SECONDS)
+    check = crosscheck(honest, prometheus, metrics=STUB_METRICS, extra_seconds=2 * SCRAPE_SECONDS)
     print(check.message)  # shown with the test's output when it fails
     http, db = check.comparisons
     assert http.agreement is Agreement.AGREE, check.message
@@ -441,8 +464,128 @@ def test_client_and_server_p95_are_compared_and_a_disagreement_fails_loudly(
     stub.set(delay=0.06, report_factor=5.0)
     lying = run(stub, tmp_path / "lying", rate_per_second=40.0, duration_seconds=3.0)
     _wait_for_scrape(prometheus, lying.ended_at + SCRAPE_SECONDS)
-    check = crosscheck(lying, prometheus, extra_seconds=2 * SCRAPE_SECONDS)
+    check = crosscheck(lying, prometheus, metrics=STUB_METRICS, extra_seconds=2 * SCRAPE_SECONDS)
     print(check.message)
     assert [c.agreement for c in check.comparisons] == [Agreement.DISAGREE, Agreement.DISAGREE]
     with pytest.raises(CrossCheckFailedError, match="http_request_duration_seconds: client P95"):
         check.require()
+
+
+# What counts as a success ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("knobs", "kind"),
+    [
+        ({"status": 302}, "HTTP 302"),
+        ({"status": 404}, "HTTP 404"),
+        ({"html": True}, "not application/json (text/html)"),
+    ],
+    ids=["redirect-to-login", "not-found", "html-not-json"],
+)
+def test_answers_that_are_not_the_workloads_successes_fail_as_errors(
+    stub: Stub, tmp_path: Path, knobs: dict[str, Any], kind: str
+) -> None:
+    """A target that answers every request with a redirect to its login page (or 404s, or
+    HTML where JSON is declared) fails the gates as errors: its fast answers never pass."""
+    stub.set(**knobs)
+    result = run(stub, tmp_path, scenario="entity_query", rate_per_second=50.0, duration_seconds=2)
+    assert result.error_kinds == {kind: result.requests}, result.summary()
+    outcomes = evaluate_all_gates(result, "entity_query")
+    assert outcomes["error_rate"] is Verdict.FAIL
+    assert outcomes["latency"] is Verdict.PASS, "fast errors: the P95 gate alone would pass"
+
+
+def test_a_redirect_is_a_success_only_when_the_workload_says_so(stub: Stub, tmp_path: Path) -> None:
+    stub.set(status=302)
+    base = traffic("entity_query")
+    followed = Traffic(mix=base.mix, values=base.values, expect=base.expect, follow_redirects=True)
+    result = run(
+        stub, tmp_path, scenario="entity_query", traffic=followed, rate_per_second=50.0,
+        duration_seconds=2,
+    )  # fmt: skip
+    # followed to the login page: a 200, but HTML where the workload declares JSON
+    assert result.error_kinds == {"not application/json (text/html)": result.requests}
+    lenient = Traffic(mix=base.mix, values=base.values, follow_redirects=True)
+    result = run(
+        stub, tmp_path / "lenient", scenario="entity_query", traffic=lenient,
+        rate_per_second=50.0, duration_seconds=2,
+    )  # fmt: skip
+    assert result.errors == 0, "a workload that allows it: the login page counts"
+
+
+def evaluate_all_gates(result: LoadResult, scenario: str) -> dict[str, Verdict]:
+    gates = [Gate("latency", 1.5, scenario, percentile=95), Gate("error_rate", 0.01, scenario)]
+    return {gate.metric: evaluate(gate, result).verdict for gate in gates}
+
+
+PLAIN_LOCUSTFILE = """\
+from locust import {base}, task
+
+
+class GraphReader({base}):
+    @task
+    def traverse(self):
+        self.client.get("/graph/7/neighbors?depth=1", name="/graph/{{id}}/neighbors")
+"""
+
+TWO_REQUESTS = """\
+from locust import HttpUser, task
+
+
+class ReadThenWrite(HttpUser):
+    @task
+    def read_then_write(self):
+        self.client.get("/entities/3", name="/entities/{id}")
+        self.client.post("/entities", json={"name": "x", "kind": "y", "links": []})
+"""
+
+
+@pytest.mark.parametrize("base", ["HttpUser", "FastHttpUser"])
+def test_a_plain_locust_user_runs_in_the_open_model_like_the_shipped_workloads(
+    stub: Stub, tmp_path: Path, base: str
+) -> None:
+    """A user class written the standard Locust way (`self.client.get`) gets the same
+    arrivals, records, results and verdicts as the declarative workload it mirrors."""
+    locustfile = tmp_path / "plain.py"
+    locustfile.write_text(PLAIN_LOCUSTFILE.format(base=base))
+    plain_traffic = Traffic(locustfile=str(locustfile))
+    stub.set(delay=0.05)
+    shape: dict[str, Any] = {"rate_per_second": 40.0, "duration_seconds": 3.0}
+    plain = run_held(stub, tmp_path / "plain", scenario="plain", traffic=plain_traffic, **shape)
+    shipped = run_held(stub, tmp_path / "shipped", scenario="graph_query", **shape)
+    for result in (plain, shipped):
+        assert result.requests == 120, result.summary()
+        assert result.errors == 0
+        assert [route.route for route in result.routes] == ["GET /graph/{id}/neighbors"]
+        assert 0.045 <= result.p95 <= 0.15
+        assert [second.requests for second in result.timeline] == [40, 40, 40]
+    for bound, verdict in ((0.2, Verdict.PASS), (0.03, Verdict.FAIL)):
+        verdicts = {
+            evaluate(Gate("latency", bound, result.scenario, percentile=95), result).verdict
+            for result in (plain, shipped)
+        }
+        assert verdicts == {verdict}
+
+
+def test_a_plain_task_with_two_requests_is_one_arrival_measured_as_a_whole(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """Like a k6 iteration: one record per arrival, from its intended time to the end of
+    its last request, under its first request's route; failed if any request failed."""
+    locustfile = tmp_path / "two.py"
+    locustfile.write_text(TWO_REQUESTS)
+    two = Traffic(locustfile=str(locustfile))
+    stub.set(delay=0.05)
+    result = run_held(
+        stub, tmp_path / "two", scenario="two", traffic=two, rate_per_second=20.0,
+        duration_seconds=2.0,
+    )  # fmt: skip
+    assert result.requests == 40
+    assert stub.count() == 80, "both requests of every arrival were sent"
+    assert [route.route for route in result.routes] == ["GET /entities/{id}"]
+    assert result.p50 >= 0.1, "two 50 ms requests in a row"
+    stub.set(status=500)
+    failing = run(
+        stub, tmp_path / "failing", scenario="two", traffic=two, rate_per_second=20.0,
+        duration_seconds=1.0,
+    )  # fmt: skip
+    assert failing.errors == failing.requests == 20

@@ -8,8 +8,12 @@ import requests
 from drill import publish as drill_publish
 from fixtures.providers.base import HttpEndpoint
 from fixtures.pushgateway_client import DRILL_JOB, delete, publish
+from system.description import Publish
+from system.loader import load_system
 
 pytestmark = pytest.mark.integration
+
+NAMES = load_system("intelgraph").description.publish  # the reference target's [publish]
 
 
 def metrics(gateway: HttpEndpoint) -> str:
@@ -46,7 +50,7 @@ def test_the_drill_s_verdict_is_pushed_for_the_platform_s_alerts(
              "measured": 13.2, "details": {"database": "postgres"}},
         ]
     }  # fmt: skip
-    assert drill_publish.push(pushgateway.url, document, now=1_700_000_000.0) == 4
+    assert drill_publish.push(pushgateway.url, document, 1_700_000_000.0, NAMES) == 4
     lines = metrics(pushgateway).splitlines()
     pushed = [line for line in lines if 'job="reliability-drill"' in line]
     try:
@@ -57,15 +61,34 @@ def test_the_drill_s_verdict_is_pushed_for_the_platform_s_alerts(
         assert not any("redis-kill" in line for line in pushed), "a skipped experiment is pushed"
         assert any(line.startswith("chaos_drill_last_run_timestamp_seconds{") for line in pushed)
         assert not any("last_success" in line for line in pushed), "a failed drill is no success"
-        assert any(line.startswith("intelgraph_dr_rto_actual_seconds{") for line in pushed)
+        assert NAMES.rto is not None
+        assert any(line.startswith(f"{NAMES.rto}{{") for line in pushed)
+        help_line = f"# HELP {NAMES.rto} Measured RTO of the last DR drill"
+        assert help_line in lines
     finally:
-        for name, _, labels in drill_publish.results(document, 0.0):
+        for name, _, labels in drill_publish.results(document, 0.0, NAMES):
             delete(pushgateway.url, name, labels)
+
+
+def test_a_dr_result_the_description_names_no_gauge_for_is_not_pushed_and_said(
+    pushgateway: HttpEndpoint,
+) -> None:
+    document = {
+        "criteria": [
+            {"criterion": "rto", "scope": "postgres (primary lost)", "verdict": "pass",
+             "measured": 13.2, "details": {"database": "postgres"}},
+        ]
+    }  # fmt: skip
+    said: list[str] = []
+    assert drill_publish.push(pushgateway.url, document, 0.0, Publish(), say=said.append) == 0
+    assert said == [
+        "the measured RTO is not pushed: the system description's [publish] names no rto gauge"
+    ]
 
 
 def test_a_pushgateway_that_refuses_names_its_host_and_not_the_url() -> None:
     url = "http://127.0.0.1:1/secret-path"
     document = {"criteria": [{"criterion": "chaos_hypothesis", "scope": "x", "verdict": "pass"}]}
     with pytest.raises(drill_publish.PublishError, match=r"at 127\.0\.0\.1 refused") as caught:
-        drill_publish.push(url, document, now=0.0)
+        drill_publish.push(url, document, 0.0, NAMES)
     assert "secret-path" not in str(caught.value)

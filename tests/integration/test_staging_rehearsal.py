@@ -58,7 +58,17 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
     log = workdir / "rehearsal.log"
     with log.open("wb") as out:
         stack = subprocess.Popen(
-            [sys.executable, "-m", "drill.rehearsal", "--profile", str(profile)],
+            [
+                sys.executable,
+                "-m",
+                "drill.rehearsal",
+                "--profile",
+                str(profile),
+                "--induce",
+                "RPOViolated",
+                "--induce",
+                "ChaosDrillFailed",
+            ],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ from pathlib import Path
 from load.plan import LoadPlan
 from load.result import GeneratorStats, LoadResult, ResultFiles, RouteStats, SecondStats, to_us
 from load.stats import LatencyDistribution
+from tests.reference import traffic
 
 ROUTE = "GET /graph/{id}/neighbors"
 
@@ -29,11 +30,18 @@ def make_result(
     values = [to_us(v) for v in latencies_s] + [to_us(pending_latency)] * pending
     latency = LatencyDistribution.from_values(values)
     service_values = values if service_s is None else [to_us(v) for v in service_s]
+    sends = traffic("graph_query")
     if rate is None:
-        plan = LoadPlan(scenario, "http://127.0.0.1:8000", duration_seconds=seconds, users=10)
+        plan = LoadPlan(
+            scenario, "http://127.0.0.1:8000", duration_seconds=seconds, users=10, traffic=sends
+        )
     else:
         plan = LoadPlan(
-            scenario, "http://127.0.0.1:8000", duration_seconds=seconds, rate_per_second=rate
+            scenario,
+            "http://127.0.0.1:8000",
+            duration_seconds=seconds,
+            rate_per_second=rate,
+            traffic=sends,
         )
     per_second = max(1, len(values) // max(1, int(seconds)))
     timeline = tuple(

@@ -4,9 +4,11 @@ steady state against the experiment's recovery bound, and the writes not kept ag
 from __future__ import annotations
 
 from chaos.errors import INVALID_RUN
-from chaos.experiments import EXPERIMENTS_DIR, Experiment, Outcome, read
-from plugins.criteria import Criteria, CriterionRow
+from chaos.experiments import Experiment, Outcome, read
+from plugins.criteria import Criteria
 from suites.chaos.cases import record_outcome
+from system.criteria import CriterionRow
+from tests.reference import EXPERIMENTS_DIR
 
 KILL = read(EXPERIMENTS_DIR / "api-kill.json")
 

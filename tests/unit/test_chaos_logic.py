@@ -15,9 +15,10 @@ from chaos.claims import Claim, InvalidWindowError, judge
 from chaos.clock import check_offset
 from chaos.disk import check
 from chaos.errors import INVALID_RUN, ExperimentError, FaultSpecError, HypothesisFailedError
-from chaos.experiments import EXPERIMENTS_DIR, Outcome, discover, read, select
+from chaos.experiments import Outcome, discover, read, select
 from chaos.experiments import judge as judge_journal
 from chaos.network import ToxicSpec
+from tests.reference import EXPERIMENTS_DIR
 from tests.unit.load_samples import make_result
 
 
@@ -117,7 +118,7 @@ def test_a_journal_is_judged_by_its_steady_states_activities_and_rollbacks() -> 
 
 
 def test_every_shipped_experiment_is_valid_and_says_its_fault_kind() -> None:
-    known = discover()
+    known = discover(EXPERIMENTS_DIR)
     assert len(known) >= 15
     assert {e.fault for e in known.values()} >= {"latency", "partition", "kill", "pause", "disk",
                                                   "cpu", "memory", "clock"}  # fmt: skip
@@ -130,7 +131,7 @@ def test_every_shipped_experiment_is_valid_and_says_its_fault_kind() -> None:
 
 
 def test_unknown_names_and_invalid_files_are_one_line(tmp_path: Path) -> None:
-    known = discover()
+    known = discover(EXPERIMENTS_DIR)
     with pytest.raises(ExperimentError, match="no chaos experiment 'redis-latncy'; known: "):
         select(known, ["redis-latncy"])
     bad = tmp_path / "bad.json"

@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from plugins.criteria import Criteria, CriterionRow
+from plugins.criteria import Criteria
+from system.criteria import CriterionRow
 
 
 def test_a_row_keeps_what_was_measured_and_drops_what_is_not_a_number() -> None:
@@ -28,7 +29,7 @@ def test_a_row_keeps_what_was_measured_and_drops_what_is_not_a_number() -> None:
     data = json.loads(json.dumps(row.to_json()))
     assert data["details"] == {"decided_after_s": 15.0}
     assert data["test"] == "suites/load/test_x.py::test_y"
-    with pytest.raises(ValueError, match="verdict 'ok' is not one of pass, fail"):
+    with pytest.raises(ValueError, match="verdict 'ok' is not one of fail, invalid, pass"):
         criteria.record(criterion="x", scope="y", bound=None, unit="", measured=None, verdict="ok")
 
 

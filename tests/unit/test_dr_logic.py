@@ -1,22 +1,31 @@
 """The DR oracle and reports, as pure logic: which rows a target must keep, the diff, the
-input checks, RPO/RTO arithmetic and messages, the RTO table and plot."""
+input checks, RPO/RTO arithmetic and messages, the RTO table and plot; and the recovery's
+probe record and health check against a stub system on loopback."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 from dr.archive import BaseBackup
-from dr.errors import DrInputError, RpoViolatedError, RtoViolatedError
+from dr.errors import DrInputError, RecoveryTimedOutError, RpoViolatedError, RtoViolatedError
 from dr.ledger import diff
 from dr.loss import RecoveryPoint, RecoveryTime, require_rpo, require_rto
+from dr.recovery import data_check_skipped, health, read_probe, write_probe
 from dr.report import plot_rto, rto_table
 from dr.restore import FetchedBackups, choose_backup, parse_target_time
 from dr.stores import CrossStoreDiff
+from dr.stores import diff as store_diff
 from dr.targets import CommitPoint, RecoveryTarget, expected_batches, format_lsn, parse_lsn
+from system.description import Description
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 COMMITS = [
@@ -126,11 +135,14 @@ def test_rto_table_and_plot(tmp_path: Path) -> None:
 
 
 def test_cross_store_diff_describes_both_sides() -> None:
-    result = CrossStoreDiff([7], [])
+    result = store_diff({1, 2, 7}, {1, 2, 9})
+    assert result == CrossStoreDiff([7], [9])
     assert not result.ok
-    assert (
-        result.describe() == "1 entities without nodes (ids [7]), 0 nodes without entities (ids [])"
+    assert result.describe() == (
+        "1 Postgres records without a Neo4j node (ids [7]), "
+        "1 Neo4j nodes without a record (ids [9])"
     )
+    assert store_diff({1, 2}, {1, 2}).ok
 
 
 class _CountingArchive:
@@ -169,3 +181,110 @@ def test_restores_of_one_archive_list_and_fetch_its_backup_once_and_each_gets_a_
         assert (destination / "PG_VERSION").read_text() == "15\n"
     (destinations[0] / "PG_VERSION").write_text("changed")  # each restore has its own copy
     assert (destinations[1] / "PG_VERSION").read_text() == "15\n"
+
+
+# The recovery's probe record and health check, against a stub system (`dr.recovery`). ------
+
+STUB = Description.model_validate(
+    {
+        "version": 1,
+        "name": "stub",
+        "health": {"path": "/up", "status": 204},
+        "write_path": {
+            "create": "PUT /things",
+            "json": {"title": "{name}", "kind": "probe", "refs": ["{link}"]},
+            "id": "key",
+            "created": [200, 201],
+            "read": "GET /things/{id}",
+            "compare": ["title", "kind"],
+        },
+    }
+)
+
+
+class _StubSystem(BaseHTTPRequestHandler):
+    """Refuses its first write (a target on fresh stores), then keeps what it is sent."""
+
+    records: ClassVar[dict[str, dict[str, Any]]] = {}
+    refusals: ClassVar[list[int]] = [503]
+    healthy: ClassVar[list[bool]] = [True]
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+    def _answer(self, status: int, body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_PUT(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.refusals:
+            self._answer(self.refusals.pop())
+            return
+        key = f"k{len(self.records) + 1}"
+        self.records[key] = body
+        self._answer(201, {"key": key})
+
+    def do_GET(self) -> None:
+        if self.path == "/up":
+            self._answer(204 if self.healthy[0] else 503)
+        elif self.path.removeprefix("/things/") in self.records:
+            self._answer(200, self.records[self.path.removeprefix("/things/")])
+        else:
+            self._answer(404, {"error": "unknown"})
+
+
+@pytest.fixture
+def stub_system() -> Iterator[str]:
+    _StubSystem.records.clear()
+    _StubSystem.refusals[:] = [503]
+    _StubSystem.healthy[:] = [True]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubSystem)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_probe_record_is_written_through_the_write_path_and_read_back(stub_system: str) -> None:
+    assert STUB.write_path is not None
+    probe = write_probe(stub_system, STUB.write_path, deadline_seconds=10)
+    assert probe.record_id == "k1", "the id is the answer's `id` key, after a refused write"
+    assert probe.expected == {"title": probe.name, "kind": "probe"}
+    assert _StubSystem.records["k1"]["refs"] == [], "no record to link to: {link} left out"
+    assert read_probe(stub_system, STUB.write_path, probe) is None
+    _StubSystem.records["k1"]["kind"] = "other"
+    assert read_probe(stub_system, STUB.write_path, probe) == "read back with other kind"
+    del _StubSystem.records["k1"]
+    assert read_probe(stub_system, STUB.write_path, probe) == "HTTP 404"
+
+
+def test_a_probe_write_never_acknowledged_times_out_naming_the_last_answer(
+    stub_system: str,
+) -> None:
+    assert STUB.write_path is not None
+    _StubSystem.refusals[:] = [500] * 10
+    with pytest.raises(RecoveryTimedOutError, match=r"PUT /things.*last: HTTP 500"):
+        write_probe(stub_system, STUB.write_path, deadline_seconds=0.6)
+
+
+def test_the_health_check_is_the_descriptions(stub_system: str) -> None:
+    assert health(stub_system, STUB.health).ok
+    _StubSystem.healthy[:] = [False]
+    assert not health(stub_system, STUB.health).ok
+    assert not health("http://127.0.0.1:9", STUB.health).ok, "no answer is not healthy"
+
+
+def test_without_a_write_path_the_data_check_is_skipped_saying_why() -> None:
+    without = STUB.model_copy(update={"write_path": None})
+    reason = data_check_skipped(without)
+    assert reason is not None
+    assert reason.startswith("skipped: the system description has no [write_path]")
+    assert data_check_skipped(STUB) is None

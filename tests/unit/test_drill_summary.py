@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from drill import summary
+from system.criteria import SCHEMA
 
 RUN = {"target": "local", "backend": "native", "started": "2026-12-01T02:00:00Z", "commit": "c"}
 GRAPH = "suites/load/test_p95_under_load.py::test_p95_and_error_rate_within_slo_short[graph]"
@@ -30,7 +31,7 @@ def row(criterion: str, verdict: str, measured: float | None = 0.1, **more: Any)
 def test_every_criterion_holding_is_a_pass() -> None:
     document = summary.build([row("p95_latency", "pass")], [(GRAPH, "pass", "")], RUN)
     assert document["verdict"] == "pass"
-    assert document["schema"] == summary.SCHEMA
+    assert document["schema"] == SCHEMA
     assert document["target"] == "local"
 
 
@@ -121,3 +122,52 @@ def test_rows_of_one_scope_from_different_tests_are_separate_series() -> None:
     first, second = now["criteria"]
     assert (first["trend"], first["regression"]) == ([2.0, 0.02], "")
     assert (second["trend"], second["regression"]) == ([0.03, 1.9], "regressed")
+
+
+def test_a_skipped_test_shows_a_row_for_each_criterion_it_would_measure() -> None:
+    node = "suites/dr/test_recovery.py::test_rpo_and_rto_after_losing_the_primary"
+    reason = "destructive test refused against target staging"
+    document = summary.build([], [(node, "skipped", reason, ("rpo", "rto"))], RUN)
+    assert [(r["criterion"], r["verdict"]) for r in document["criteria"]] == [
+        ("rpo", "skipped"),
+        ("rto", "skipped"),
+    ]
+    assert document["counts"] == {"passed": 0, "failed": 0, "skipped": 2}
+
+
+def test_a_required_criterion_that_was_skipped_fails_naming_why() -> None:
+    node = "suites/chaos/test_experiments.py::test_hypothesis_holds_under_the_fault[x]"
+    reason = "x: latency faults are not allowed against staging; add 'latency' to [chaos] allow"
+    outcomes = [(node, "skipped", reason, ("chaos_hypothesis",))]
+    document = summary.build([], outcomes, RUN, required=["chaos_hypothesis"], place="staging")
+    (failed,) = document["criteria"]
+    assert failed["verdict"] == "fail"
+    assert failed["reason"] == f"required in staging but skipped: {reason}"
+    assert document["verdict"] == "fail"
+    assert document["counts"] == {"passed": 0, "failed": 1, "skipped": 0}
+
+
+def test_a_required_criterion_no_test_measured_fails_with_a_row_of_its_own() -> None:
+    document = summary.build(
+        [row("p95_latency", "pass")], [(GRAPH, "pass", "")], RUN, ["p95_latency", "rto"], "drill"
+    )
+    rto = [r for r in document["criteria"] if r["criterion"] == "rto"]
+    assert [(r["verdict"], r["reason"]) for r in rto] == [
+        ("fail", "required in drill but no test measured it")
+    ]
+    assert document["verdict"] == "fail"
+
+
+def test_a_required_criterion_measured_once_is_met_whatever_else_was_skipped() -> None:
+    skipped_node = "suites/load/test_p95_under_load.py::test_workload_meets_its_bounds[b]"
+    outcomes = [(GRAPH, "pass", ""), (skipped_node, "skipped", "in no run", ("p95_latency",))]
+    document = summary.build([row("p95_latency", "pass")], outcomes, RUN, ["p95_latency"], "x")
+    assert document["verdict"] == "pass"
+    assert document["counts"] == {"passed": 1, "failed": 0, "skipped": 1}
+
+
+def test_the_headline_counts_what_the_verdict_stands_on() -> None:
+    document = summary.build([row("p95_latency", "pass")], [], RUN)
+    assert summary.markdown(document).startswith(
+        "## Reliability drill: PASS (1 passed, 0 failed, 0 skipped)"
+    )

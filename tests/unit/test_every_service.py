@@ -1,4 +1,4 @@
-"""Same shape for every service: a provider module, fixtures, a README row and a test."""
+"""Same shape for every service: a provider module, fixtures, a docs row and a test."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", list(PROVIDERS))
-def test_service_has_provider_module_fixtures_readme_row_and_test(name: str) -> None:
+def test_service_has_provider_module_fixtures_docs_row_and_test(name: str) -> None:
     module = importlib.import_module(f"fixtures.providers.{name}")
     assert PROVIDERS[name].__module__ == module.__name__
     assert hasattr(services, name), f"no session fixture `{name}` in plugins/services.py"
     assert hasattr(services, f"{name}_factory"), f"no `{name}_factory` fixture"
-    readme = (ROOT / "README.md").read_text()
-    assert f"| {name} | `{name}`, `{name}_factory` |" in readme, f"no README row for {name}"
+    table = (ROOT / "docs" / "services.md").read_text()
+    assert f"| {name} | `{name}`, `{name}_factory` |" in table, f"no docs/services.md row: {name}"
     integration = (ROOT / "tests" / "integration" / "test_services.py").read_text()
     assert f"({name}: " in integration, f"no test using the `{name}` fixture"
 
@@ -36,3 +36,11 @@ def test_endpoint_repr_hides_secrets(name: str) -> None:
     endpoint = PROVIDERS[name]().from_profile(section)
     assert "pw-secret" not in repr(endpoint)
     assert "pw-secret" not in endpoint.describe()
+
+
+def test_the_readme_is_what_a_newcomer_reads_first() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    assert len(readme) <= 250, "reference material goes to docs/"
+    commands = [line for line in readme[:8] if line.startswith("make ")]
+    assert [line.split()[1] for line in commands] == ["drill", "test"]
+    assert "## Point it at your system" in readme

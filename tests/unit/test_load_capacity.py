@@ -7,13 +7,19 @@ import pytest
 from load.capacity import Capacity, CapacitySearch, Step
 from load.errors import LoadPlanError
 from load.gates import evaluate_all
+from tests.reference import traffic
 from tests.unit.load_samples import make_result
 
 URL = "http://127.0.0.1:8000"
 
 
 def search(**values: float) -> CapacitySearch:
-    return CapacitySearch(scenario="graph_query", base_url=URL, **values)  # type: ignore[arg-type]
+    return CapacitySearch(
+        scenario="graph_query",
+        base_url=URL,
+        traffic=traffic("graph_query"),
+        **values,  # type: ignore[arg-type]
+    )
 
 
 def test_rates_rise_by_the_factor_up_to_the_cap() -> None:
@@ -33,7 +39,7 @@ def test_a_bad_search_is_one_line(values: dict[str, float], message: str) -> Non
     with pytest.raises(LoadPlanError, match=message):
         search(**values)
     with pytest.raises(LoadPlanError, match="not on this machine"):
-        CapacitySearch(scenario="mixed", base_url="http://10.1.1.1:80")
+        CapacitySearch(scenario="mixed", base_url="http://10.1.1.1:80", traffic=traffic("mixed"))
 
 
 def step(rate: float, latencies: list[float], **extra: object) -> Step:

@@ -12,12 +12,11 @@ import pytest
 
 from fixtures.lifecycle.loopback_http import serving
 from load.crosscheck import (
-    DB_METRIC,
-    HTTP_METRIC,
     Agreement,
     Client,
     CrossCheckFailedError,
     Sample,
+    ServerMetrics,
     bucket_of,
     crosscheck,
     judge,
@@ -26,6 +25,13 @@ from load.crosscheck import (
 )
 from load.errors import CrossCheckError
 from tests.unit.load_samples import make_result
+
+# The reference target's histograms (its description's [metrics]).
+HTTP_METRIC = "http_request_duration_seconds"
+DB_METRIC = "intelgraph_query_latency_seconds"
+METRICS = ServerMetrics(
+    HTTP_METRIC, exclude_routes=("/metrics", "/healthz"), parts=((DB_METRIC, ""),)
+)
 
 BOUNDS = [0.05, 0.1, 0.25, 0.5, 1.0, 1.25, 1.5, 2.0, 5.0, float("inf")]
 
@@ -51,9 +57,13 @@ def test_http_agrees_within_bucket_width_plus_queueing_plus_network() -> None:
 
 
 def test_a_database_query_may_be_faster_but_not_slower_than_the_request() -> None:
-    fast_db = judge(DB_METRIC, "q", Client(p95=1.2, queueing=0.0), 0.02, BOUNDS, network=0.025)
+    fast_db = judge(
+        DB_METRIC, "q", Client(p95=1.2, queueing=0.0), 0.02, BOUNDS, network=0.025, part=True
+    )
     assert fast_db.agreement is Agreement.AGREE
-    slow_db = judge(DB_METRIC, "q", Client(p95=0.2, queueing=0.0), 1.4, BOUNDS, network=0.025)
+    slow_db = judge(
+        DB_METRIC, "q", Client(p95=0.2, queueing=0.0), 1.4, BOUNDS, network=0.025, part=True
+    )
     assert slow_db.agreement is Agreement.DISAGREE
 
 
@@ -116,7 +126,7 @@ def test_crosscheck_against_a_prometheus_api(prometheus: str) -> None:
         f"{DB_METRIC}:buckets": [],
     }
     result = make_result([0.3] * 1000, seconds=60.0)
-    check = crosscheck(result, prometheus)
+    check = crosscheck(result, prometheus, metrics=METRICS)
     http, db = check.comparisons
     assert http.agreement is Agreement.AGREE
     assert http.server_p95 == pytest.approx(0.29)
@@ -130,6 +140,19 @@ def test_crosscheck_against_a_prometheus_api(prometheus: str) -> None:
         '{route!~"/metrics|/healthz"}[60s])))'
     )
     assert float(first["time"][0]) == pytest.approx(result.ended_at)
+
+
+def test_a_selector_keeps_other_services_of_a_shared_prometheus_out() -> None:
+    shared = ServerMetrics(
+        "quotes_request_seconds",
+        route_label="handler",
+        selector='job="quotes"',
+        exclude_routes=("/metrics", "/status"),
+        parts=(("quotes_db_seconds", 'statement="ping"'),),
+    )
+    assert shared.http_matchers() == '{handler!~"/metrics|/status",job="quotes"}'
+    assert shared.part_matchers('statement="ping"') == '{job="quotes",statement="ping"}'
+    assert ServerMetrics("h").http_matchers() == ""
 
 
 def test_an_unreachable_prometheus_is_an_error() -> None:

@@ -119,7 +119,7 @@ def test_malformed_gates_are_errors(kwargs: dict[str, object], fragment: str) ->
 
 def test_a_gate_for_an_unknown_scenario_is_an_error_not_a_pass() -> None:
     result = make_result([0.1] * 100)
-    with pytest.raises(GateError, match="scenario 'graph_qery', which does not exist"):
+    with pytest.raises(GateError, match="scenario 'graph_qery' was given a result of scenario"):
         evaluate(Gate("latency", 1.5, "graph_qery", percentile=95), result)
 
 

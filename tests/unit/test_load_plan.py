@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from load.errors import LoadPlanError
-from load.plan import LoadPlan, discover_scenarios, is_loopback
+from load.plan import LoadPlan, is_loopback
+from load.traffic import Traffic
+from tests.reference import traffic
 
 BASE = "http://127.0.0.1:8000"
 
@@ -20,6 +22,7 @@ def plan(**overrides: Any) -> LoadPlan:
         "base_url": BASE,
         "duration_seconds": 30.0,
         "rate_per_second": 20.0,
+        "traffic": traffic("entity_query"),
     }
     values.update(overrides)
     return LoadPlan(**values)
@@ -33,22 +36,22 @@ def rejected(**overrides: Any) -> str:
     return message
 
 
-def test_the_three_workloads_are_discovered() -> None:
-    assert set(discover_scenarios()) >= {"entity_query", "graph_query", "mixed"}
-
-
-def test_helper_files_are_not_scenarios(tmp_path: Path) -> None:
-    (tmp_path / "spike.py").write_text("")
-    (tmp_path / "_base.py").write_text("")
-    (tmp_path / "notes.txt").write_text("")
-    assert list(discover_scenarios(tmp_path)) == ["spike"]
-    assert plan(scenario="spike", scenarios_dir=tmp_path).scenario == "spike"
+def test_a_plan_names_its_workload_and_carries_its_traffic(tmp_path: Path) -> None:
+    locustfile = tmp_path / "spike.py"
+    locustfile.write_text("from locust import HttpUser\nclass Spike(HttpUser): pass\n")
+    spike = plan(scenario="spike", traffic=Traffic(locustfile=str(locustfile)))
+    assert spike.scenario == "spike"
+    assert spike.traffic.locustfile == str(locustfile)
+    assert "load plan: scenario='' must name the workload" in rejected(scenario="")
+    missing = tmp_path / "gone.py"
+    with pytest.raises(LoadPlanError, match=r"gone\.py is not a file"):
+        Traffic(locustfile=str(missing))
 
 
 def test_a_valid_plan() -> None:
     valid = plan(processes=2, seed=7)
     assert valid.open_model
-    assert valid.locustfile.name == "entity_query.py"
+    assert valid.traffic.routes == ("GET /entities/{id}",)
     closed = plan(rate_per_second=None, users=10, spawn_rate=5.0)
     assert not closed.open_model
     assert closed.ramp_seconds == 2.0
@@ -80,14 +83,6 @@ def test_processes_split_the_vus_and_the_rate() -> None:
     assert split.rate_of(1) == 8.0
 
 
-def test_unknown_scenario_names_it_the_known_ones_and_the_fix() -> None:
-    message = rejected(scenario="graph_querry")
-    assert "'graph_querry'" in message
-    assert "entity_query, graph_query, mixed" in message
-    assert "add" in message
-    assert "graph_querry.py" in message
-
-
 @pytest.mark.parametrize("rate", [0, 0.0, -5.0, math.nan, math.inf])
 def test_rate_must_be_positive(rate: float) -> None:
     message = rejected(rate_per_second=rate)
@@ -110,9 +105,10 @@ def test_duration_must_be_positive(duration: float) -> None:
 
 
 def test_duration_over_the_default_cap() -> None:
-    message = rejected(duration_seconds=601)
+    assert plan(duration_seconds=1200).duration_seconds == 1200  # a 20-minute workload
+    message = rejected(duration_seconds=14401)
     assert message == (
-        "load plan: duration_seconds=601 exceeds the cap of 600 s; "
+        "load plan: duration_seconds=14401 exceeds the cap of 14400 s; "
         "shorten the run or raise max_duration_seconds"
     )
 
@@ -167,12 +163,15 @@ def test_processes() -> None:
 
 def test_spawn_rate_and_entity_ids() -> None:
     assert "spawn_rate=0" in rejected(spawn_rate=0, rate_per_second=None, users=2)
-    assert "entity ids '0-5'" in rejected(entity_ids="0-5")
-    assert plan(entity_ids="3-9,20").ids.count == 8
+    with pytest.raises(LoadPlanError, match="entity ids '0-5'"):
+        traffic("entity_query", ids="0-5")
+    ids = plan(traffic=traffic("entity_query", ids="3-9,20")).traffic.values["entity"]["ids"]
+    assert ids == "3-9,20"
 
 
 def test_json_round_trip() -> None:
-    original = plan(seed=3, processes=2, allow_remote=False, max_in_flight=30, entity_ids="1-5")
+    mixed = traffic("mixed", ids="1-5")
+    original = plan(seed=3, processes=2, allow_remote=False, max_in_flight=30, traffic=mixed)
     assert LoadPlan.from_json(original.to_json()) == original
 
 
@@ -184,5 +183,5 @@ def test_a_tampered_plan_file_is_rejected_by_the_child_side_reader() -> None:
         LoadPlan.from_json('{"scenario": "mixed", "rps": 3}')
     with pytest.raises(LoadPlanError, match="not valid JSON"):
         LoadPlan.from_json("{")
-    with pytest.raises(LoadPlanError, match="missing"):
+    with pytest.raises(LoadPlanError, match="no traffic"):
         LoadPlan.from_json('{"scenario": "mixed"}')

@@ -13,10 +13,17 @@ from load.pacing import CAP, IN_FLIGHT, LATE, NOT_SENT_ROUTE
 from load.plan import LoadPlan
 from load.records import RecordWriter, read_run
 from load.result import ResultFiles, summarize
+from tests.reference import traffic
 
 T0 = 1_700_000_000.0
 ROUTE = "GET /graph/{id}/neighbors"
-PLAN = LoadPlan("graph_query", "http://127.0.0.1:9", duration_seconds=4.0, rate_per_second=10)
+PLAN = LoadPlan(
+    "graph_query",
+    "http://127.0.0.1:9",
+    duration_seconds=4.0,
+    rate_per_second=10,
+    traffic=traffic("graph_query"),
+)
 
 
 def header(writer: RecordWriter, *, rate: float = 10.0, duration: float = 4.0) -> None:

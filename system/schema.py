@@ -1,7 +1,8 @@
-"""The JSON Schema of the system description, generated from the model that validates it.
+"""The JSON Schemas of the system description and of the target profile, generated from
+the models that validate them.
 
-    python -m system.schema            # writes docs/schema/system.schema.json and the
-                                       # key table docs/system-description-keys.md
+    python -m system.schema            # writes docs/schema/{system,profile}.schema.json
+                                       # and the key table docs/system-description-keys.md
     python -m system.schema --check    # exits 1 if either published file is stale
 
 Editors (VS Code's Even Better TOML, taplo) validate a description against it as it is
@@ -21,8 +22,10 @@ from pydantic import BaseModel
 
 from system.description import Description
 from system.loader import REPO_ROOT
+from system.profile_model import Profile
 
 PUBLISHED = REPO_ROOT / "docs" / "schema" / "system.schema.json"
+PROFILE_SCHEMA = REPO_ROOT / "docs" / "schema" / "profile.schema.json"
 
 
 def description_schema() -> dict[str, Any]:
@@ -36,12 +39,23 @@ def render() -> str:
     return json.dumps(description_schema(), indent=2, sort_keys=True) + "\n"
 
 
+def render_profile() -> str:
+    schema = Profile.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://reliability-harness.invalid/schema/profile.schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m system.schema", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the published file is stale")
     parser.add_argument("--out", type=Path, default=PUBLISHED)
     arguments = parser.parse_args(argv)
-    published = {arguments.out: render(), KEYS_TABLE: keys_table()}
+    published = {
+        arguments.out: render(),
+        PROFILE_SCHEMA: render_profile(),
+        KEYS_TABLE: keys_table(),
+    }
     if arguments.check:
         stale = [path for path, text in published.items() if _read(path) != text]
         for path in stale:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from fixtures.lifecycle.ports import PortAllocator
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 PLUGINS = 'pytest_plugins = ["plugins.target", "plugins.services"]'
 SUMMARY_PREFIXES = ("ERROR test_", "FAILED test_")
@@ -223,3 +230,53 @@ def test_an_unknown_fault_kind_in_a_profile_stops_the_run(harness: pytest.Pytest
     result = harness.runpytest_subprocess("--target", path)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_line(result, "ERROR:", "'chaos.allow' names unknown fault kind(s) earthquake")
+
+
+# case -> (the workload key it changes, its line, what the one line must say)
+BAD_DESCRIPTIONS = {
+    "missing-locustfile": ("traffic", 'locustfile = "gone.py"', "which is not a file"),
+    "no-user-class": ("traffic", 'locustfile = "plain.py"', "defines no Locust user class"),
+    "unknown-generator": ("traffic", 'requests = [{ request = "GET /q/{sku}" }]', "names {sku}"),
+    "rate-not-positive": ("rate", 'rate = "0/s"', "must be a rate > 0"),
+    "bad-duration": ("duration", 'duration = "a while"', "must be a duration with its unit"),
+    "unknown-bound": ("bounds", "bounds = { p97 = '1s' }", "'workloads.w.bounds.p97' is unknown"),
+}
+GOOD_WORKLOAD = {
+    "rate": 'rate = "10/s"',
+    "duration": 'duration = "1m"',
+    "traffic": 'requests = [{ request = "GET /q" }]',
+    "bounds": "bounds = { p95 = '1s' }",
+}
+
+
+def _description(tmp: Path, key: str, line: str) -> Path:
+    (tmp / "plain.py").write_text("class NotAUser:\n    pass\n")
+    workload = {**GOOD_WORKLOAD, key: line}
+    path = tmp / "system.toml"
+    path.write_text('version = 1\nname = "bad"\n[workloads.w]\n' + "\n".join(workload.values()))
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_DESCRIPTIONS))
+def test_a_bad_description_is_one_line_and_starts_nothing(
+    case: str, tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    key, line, fragment = BAD_DESCRIPTIONS[case]
+    path = _description(tmp_path, key, line)
+    started = time.monotonic()
+    drill = subprocess.run(
+        [sys.executable, "-m", "drill", "--quick", "--system", str(path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    output = (drill.stdout + drill.stderr).strip()
+    assert drill.returncode == 2, output
+    assert output.count("\n") == 0, f"one line, got:\n{output}"
+    assert fragment in output
+    assert str(path) in output
+    assert time.monotonic() - started < 30, "refused before any service started"
+    result = pytester.runpytest_subprocess(
+        str(REPO / "suites" / "load"), "--system", str(path), "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_line(result, fragment)
+    assert "reliability-" not in "\n".join(result.outlines), "no server started"

@@ -80,7 +80,7 @@ def test_a_healthz_that_checks_nothing_fails_to_name_the_lost_dependency(
         {"TARGET_FAULT_HEALTHZ_UNCHECKED": "1"}, tmp_path,
     )  # fmt: skip
     text = failures_of(outcome)
-    assert "healthz-names-neo4j-within-2-s: /healthz did not answer 503 naming neo4j" in text
+    assert "healthz-names-neo4j-within-2-s: /healthz did not answer unhealthy naming neo4j" in text
 
 
 def test_acknowledging_before_committing_loses_writes_the_ledger_names(

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.profile import SERVICE_KEYS
 from system.description import Description
 from system.loader import DescriptionError, check_secrets, description_path, load_system
-from system.schema import PUBLISHED, render
+from system.profile_model import Profile
+from system.schema import PROFILE_SCHEMA, PUBLISHED, render, render_profile
 from tests.reference import DESCRIPTION, QUOTES, REFERENCE
 
 GOOD = """\
@@ -165,3 +167,14 @@ def test_the_published_schema_is_the_models() -> None:
     assert schema["properties"]["version"]["const"] == 1
     assert "workloads" in schema["properties"]
     assert Description.model_json_schema()["title"] == "Description"
+
+
+def test_the_profile_is_validated_by_the_model_its_schema_comes_from() -> None:
+    assert PROFILE_SCHEMA.read_text() == render_profile(), "run: python -m system.schema"
+    services = Profile.model_fields["services"].annotation
+    assert services is not None
+    for name, (required, optional) in SERVICE_KEYS.items():
+        model = services.model_fields[name].annotation
+        fields = next(arg for arg in model.__args__ if arg is not type(None)).model_fields
+        assert set(fields) == set(required | optional), name
+        assert {key for key, field in fields.items() if field.is_required()} == set(required)

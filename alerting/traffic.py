@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 from alerting.errors import RecordWriteError
-from chaos.ledger import write_body
+from fixtures.target_client import record_id, write_body
 from load.plan import is_loopback
 from system.description import RequestLine, WritePath
 from system.sampling import Sampler
@@ -135,17 +135,13 @@ def create_records(base_url: str, write_path: WritePath | None, count: int) -> l
                     f"{write_path.create} answered {answer.status_code}, not one of "
                     f"{list(write_path.created)} (the description's [write_path] created)"
                 )
-            ids.append(_record_id(answer, write_path))
+            ids.append(_created(answer, write_path))
     return ids
 
 
-def _record_id(answer: requests.Response, write_path: WritePath) -> RecordId:
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    value = body.get(write_path.id) if isinstance(body, dict) else None
-    if not isinstance(value, int | str) or isinstance(value, bool):
+def _created(answer: requests.Response, write_path: WritePath) -> RecordId:
+    value = record_id(answer, write_path.id)
+    if value is None:
         raise RecordWriteError(
             f"{write_path.create} answered {answer.status_code} without a record id under "
             f"{write_path.id!r} (the description's [write_path] id)"

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import requests
 
+from fixtures.target_client import read_back, record_id, write_body
 from system.description import WritePath
 
 Outcome = Literal["acknowledged", "failed", "unknown"]
@@ -128,30 +129,12 @@ class Writer:
             outcome: Outcome = "failed" if never_sent(error) else "unknown"
             return Write(sequence, name, outcome, None, type(error).__name__, sent_at, expected)
         if answer.status_code in self.path.created:
-            record_id = _record_id(answer, self.path.id)
-            if record_id is not None:
+            created = record_id(answer, self.path.id)
+            if created is not None:
                 detail = str(answer.status_code)
-                return Write(sequence, name, "acknowledged", record_id, detail, sent_at, expected)
+                return Write(sequence, name, "acknowledged", created, detail, sent_at, expected)
         detail = f"HTTP {answer.status_code}"
         return Write(sequence, name, "failed", None, detail, sent_at, expected)
-
-
-def write_body(path: WritePath, name: str, link: int | None) -> Any:
-    """The create request's JSON body: `{name}` and `{link}` filled (a `{link}` without a
-    record to link to is left out of its list, or null)."""
-
-    def fill(value: Any) -> Any:
-        if value == "{link}":
-            return link
-        if isinstance(value, str):
-            return value.replace("{name}", name)
-        if isinstance(value, dict):
-            return {key: fill(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [fill(item) for item in value if not (item == "{link}" and link is None)]
-        return value
-
-    return fill(path.body)
 
 
 def never_sent(error: requests.RequestException) -> bool:
@@ -159,15 +142,6 @@ def never_sent(error: requests.RequestException) -> bool:
     if isinstance(error, requests.ConnectTimeout):
         return True
     return isinstance(error, requests.ConnectionError) and "NewConnectionError" in repr(error)
-
-
-def _record_id(answer: requests.Response, key: str) -> int | str | None:
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
-    value = body.get(key) if isinstance(body, dict) else None
-    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -212,40 +186,10 @@ def check_ledger(base_url: str, ledger: Ledger, path: WritePath) -> LedgerCheck:
     lost, changed = [], []
     with requests.Session() as session:
         for write in acknowledged:
-            problem = _read_back(session, base_url.rstrip("/"), write, path)
+            problem = read_back(session, base_url, path, write.entity_id, write.expected)
             if problem == "missing":
                 lost.append(write)
             elif problem is not None:
                 changed.append((write, problem))
     duplicated = sorted(entity for entity, count in ids.items() if entity is not None and count > 1)
     return LedgerCheck(ledger.counts(), lost, changed, duplicated)
-
-
-def _read_back(
-    session: requests.Session, base_url: str, write: Write, path: WritePath
-) -> str | None:
-    """None if the record is there as written; "missing"; or what differs."""
-    url = base_url + path.read.path.replace("{id}", str(write.entity_id))
-    try:
-        answer = session.request(
-            path.read.method, url, timeout=READ_TIMEOUT_SECONDS, allow_redirects=False
-        )
-    except requests.RequestException as error:
-        return f"unreadable: {type(error).__name__}"
-    if answer.status_code == requests.codes.not_found:
-        return "missing"
-    if answer.status_code != requests.codes.ok:
-        return f"unreadable: HTTP {answer.status_code}"
-    try:
-        body = answer.json()
-    except ValueError:
-        return "unreadable: not JSON"
-    differs = {
-        key: body.get(key) if isinstance(body, dict) else None
-        for key, value in write.expected.items()
-        if not isinstance(body, dict) or body.get(key) != value
-    }
-    if differs:
-        shown = ", ".join(f"{key}={value!r}" for key, value in differs.items())
-        return f"read back with {shown}"
-    return None

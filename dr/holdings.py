@@ -119,6 +119,17 @@ class Holdings:
             f"{checked} (lacking: {'; '.join(problems)})" if problems else f"{checked} (all there)"
         )
 
+    def row(self, require_rows: bool = True) -> dict[str, Any]:
+        """The `schema_version` row of the verdict table (its scope is the caller's)."""
+        return {
+            "criterion": CRITERION,
+            "bound": None,
+            "unit": UNIT,
+            "measured": self.measured(require_rows),
+            "verdict": self.verdict(require_rows),
+            **self.details(require_rows),
+        }
+
     def details(self, require_rows: bool = True) -> dict[str, Any]:
         """The row's details: what was checked and found."""
         wanted = self.expected.schema_version

@@ -26,8 +26,6 @@ from typing import Any
 import psycopg
 import requests
 
-from chaos.ledger import write_body
-from chaos.probes import Health
 from dr.errors import RecoveryTimedOutError
 from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
 from dr.holdings import Expected, Holdings, check_restored
@@ -37,8 +35,8 @@ from dr.restore import restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
+from fixtures.target_client import health, read_back, record_id, write_body
 from system.description import Description, WritePath
-from system.description import Health as HealthSpec
 
 DETECT_DEADLINE_SECONDS = 30.0
 HEALTHY_DEADLINE_SECONDS = 120.0
@@ -90,15 +88,6 @@ def _padding(dsn: str, megabytes: int) -> None:
         )
 
 
-def _record_id(answer: requests.Response, key: str) -> int | str | None:
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
-    value = body.get(key) if isinstance(body, dict) else None
-    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
-
-
 def write_probe(
     base_url: str, path: WritePath, deadline_seconds: float = PROBE_WRITE_DEADLINE_SECONDS
 ) -> Probe:
@@ -121,9 +110,9 @@ def write_probe(
         except requests.RequestException as error:
             last = type(error).__name__
         else:
-            record_id = _record_id(answer, path.id) if answer.status_code in path.created else None
-            if record_id is not None:
-                return Probe(record_id, name, expected)
+            created = record_id(answer, path.id) if answer.status_code in path.created else None
+            if created is not None:
+                return Probe(created, name, expected)
             last = f"HTTP {answer.status_code}: {answer.text[:120]!r}"
         time.sleep(0.5)
     raise RecoveryTimedOutError(
@@ -134,40 +123,8 @@ def write_probe(
 
 def read_probe(base_url: str, path: WritePath, probe: Probe) -> str | None:
     """None if the probe record reads back as written; else what was seen."""
-    url = base_url.rstrip("/") + path.read.path.replace("{id}", str(probe.record_id))
-    try:
-        answer = requests.request(
-            path.read.method, url, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False
-        )
-    except requests.RequestException as error:
-        return f"no answer ({type(error).__name__})"
-    if answer.status_code != requests.codes.ok:
-        return f"HTTP {answer.status_code}"
-    try:
-        body = answer.json()
-    except ValueError:
-        return "not JSON"
-    differs = [
-        key
-        for key, value in probe.expected.items()
-        if not isinstance(body, dict) or body.get(key) != value
-    ]
-    return f"read back with other {', '.join(differs)}" if differs else None
-
-
-def health(base_url: str, spec: HealthSpec) -> Health:
-    """The description's health check, asked once (judged by `chaos.probes.Health`)."""
-    try:
-        answer = requests.get(
-            f"{base_url.rstrip('/')}{spec.path}", timeout=spec.timeout, allow_redirects=False
-        )
-    except requests.RequestException as error:
-        return Health(None, {}, type(error).__name__, spec)
-    try:
-        body = answer.json()
-    except ValueError:
-        body = {}
-    return Health(answer.status_code, body if isinstance(body, dict) else {}, "", spec, answer.text)
+    with requests.Session() as session:
+        return read_back(session, base_url, path, probe.record_id, probe.expected)
 
 
 def _wait(condition: Callable[[], bool], deadline_seconds: float, what: Callable[[], str]) -> float:

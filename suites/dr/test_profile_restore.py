@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dr.errors import DrInputError
-from dr.holdings import CRITERION, UNIT, expected_holdings
+from dr.holdings import expected_holdings
 from dr.staging import (
     archive_of,
     login_of,
@@ -99,15 +99,7 @@ def test_the_newest_backup_restores_with_its_tables_and_a_measured_rpo(
         )
     holdings = check.holdings
     assert holdings is not None
-    criteria.record(
-        criterion=CRITERION,
-        scope=scope,
-        bound=None,
-        unit=UNIT,
-        measured=holdings.measured(),
-        verdict=holdings.verdict(),
-        **holdings.details(),
-    )
+    criteria.record(scope=scope, **holdings.row())
     assert not holdings.problems(), f"the restore lacks what it must hold: {check.describe()}"
     assert check.rto_seconds <= slo.rto_seconds, (
         f"RTO {check.rto_seconds:.0f} s > {slo.rto_seconds:g} s"

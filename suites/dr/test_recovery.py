@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
-from dr.holdings import CRITERION, UNIT, expected_holdings
+from dr.holdings import expected_holdings
 from dr.loss import RecoveryTime, publish_recovery, require_rpo, require_rto
 from dr.recovery import LOCAL_ROWS_REQUIRED, Recovered, measure_recovery
 from dr.report import plot_rto, rto_table
@@ -129,16 +129,7 @@ def test_rpo_and_rto_after_losing_the_primary(
         )
     holdings = recovered.holdings
     assert holdings is not None
-    criteria.record(
-        criterion=CRITERION,
-        scope=scope,
-        bound=None,
-        unit=UNIT,
-        measured=holdings.measured(LOCAL_ROWS_REQUIRED),
-        verdict=holdings.verdict(LOCAL_ROWS_REQUIRED),
-        database="postgres",
-        **holdings.details(LOCAL_ROWS_REQUIRED),
-    )
+    criteria.record(scope=scope, database="postgres", **holdings.row(LOCAL_ROWS_REQUIRED))
     require_rpo(point, slo.rpo_seconds)
     require_rto(recovery, slo.rto_seconds)
     _require_holdings(recovered)

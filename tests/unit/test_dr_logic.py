@@ -19,12 +19,13 @@ from dr.archive import BaseBackup
 from dr.errors import DrInputError, RecoveryTimedOutError, RpoViolatedError, RtoViolatedError
 from dr.ledger import diff
 from dr.loss import RecoveryPoint, RecoveryTime, require_rpo, require_rto
-from dr.recovery import data_check_skipped, health, read_probe, write_probe
+from dr.recovery import data_check_skipped, read_probe, write_probe
 from dr.report import plot_rto, rto_table
 from dr.restore import FetchedBackups, choose_backup, parse_target_time
 from dr.stores import CrossStoreDiff
 from dr.stores import diff as store_diff
 from dr.targets import CommitPoint, RecoveryTarget, expected_batches, format_lsn, parse_lsn
+from fixtures.target_client import health
 from system.description import Description
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -261,9 +262,9 @@ def test_the_probe_record_is_written_through_the_write_path_and_read_back(stub_s
     assert _StubSystem.records["k1"]["refs"] == [], "no record to link to: {link} left out"
     assert read_probe(stub_system, STUB.write_path, probe) is None
     _StubSystem.records["k1"]["kind"] = "other"
-    assert read_probe(stub_system, STUB.write_path, probe) == "read back with other kind"
+    assert read_probe(stub_system, STUB.write_path, probe) == "read back with kind='other'"
     del _StubSystem.records["k1"]
-    assert read_probe(stub_system, STUB.write_path, probe) == "HTTP 404"
+    assert read_probe(stub_system, STUB.write_path, probe) == "missing"
 
 
 def test_a_probe_write_never_acknowledged_times_out_naming_the_last_answer(

@@ -1,7 +1,7 @@
 # The two commands at the top of README.md. Both install what they need first.
 PYTHON := .venv/bin/python
 
-.PHONY: bootstrap drill gate test lint bench report
+.PHONY: bootstrap drill gate test lint bench report fresh
 TOOLS_HOME := $(or $(RELIABILITY_TOOLS_HOME),$(shell [ "$$(id -u)" -eq 0 ] && echo /opt/reliability-harness || echo "$$HOME/.cache/reliability-harness"))
 
 bootstrap:
@@ -33,6 +33,13 @@ lint:
 	.venv/bin/mypy .
 	$(PYTHON) -m system.schema --check
 	$(TOOLS_HOME)/bin/actionlint .github/workflows/*.yml
+
+# Two commands on a fresh machine (docs/fresh-machine.md): the PR gate job's steps, bootstrap
+# included, in a minimal Debian 12 and a Debian 13 made here by debootstrap (as root, about 10
+# minutes each here; not part of `make test`). One release: FRESH_SUITES=bookworm make fresh.
+FRESH_SUITES ?= bookworm trixie
+fresh: bootstrap
+	$(PYTHON) -m pytest tests/fresh -m fresh -s -k "$(shell echo $(FRESH_SUITES) | sed "s/ / or /g")" --junitxml=reports/junit/fresh.xml
 
 # The Allure HTML report (and a single-file copy) of the last run's results.
 report: bootstrap

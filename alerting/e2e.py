@@ -20,6 +20,7 @@ from alerting.stack import PUSHGATEWAY_JOB, AlertStack, Starter, start_stack
 from alerting.traffic import RecordId, create_records
 from alerting.webhook import WebhookReceiver
 from fixtures.phases import phase
+from system.deadline import Deadline
 from system.description import Metrics, WritePath
 
 POLL_SECONDS = 0.25
@@ -169,7 +170,7 @@ def expect_silence(stack: AlertStack, seconds: float, metrics: Metrics | None = 
 
 
 def _silence(stack: AlertStack, seconds: float, metrics: Metrics | None) -> list[str]:
-    deadline = time.monotonic() + seconds
+    watch = Deadline(seconds)  # a watch: its end is the good outcome, not a timeout
     pending: set[str] = set()
     while True:
         alerts = stack.alerts()
@@ -190,7 +191,7 @@ def _silence(stack: AlertStack, seconds: float, metrics: Metrics | None) -> list
                 f"false alarm on a healthy target: {', '.join(sorted(set(firing + received)))} "
                 f"within {seconds:g} s of normal load; {_answers(stack, metrics)}"
             )
-        if time.monotonic() >= deadline:
+        if watch.expired:
             return sorted(pending)
         time.sleep(POLL_SECONDS)
 

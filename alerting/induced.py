@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,15 +194,6 @@ def heal(pushgateway_url: str, inducible: Inducible) -> None:
         _push(pushgateway_url, inducible.good)
     else:
         _delete(pushgateway_url, inducible.bad)
-
-
-def wait_for(condition: Callable[[], bool], seconds: float) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started <= seconds:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(POLL_SECONDS)
-    return None
 
 
 def bounds(timing: Timing, for_seconds: float) -> tuple[float, float]:

@@ -10,7 +10,6 @@ second, Alertmanager with `group_wait: 0s` and `group_interval: 1s`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from alerting.webhook import WebhookReceiver
 from fixtures.launcher import RunningService
 from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.prometheus import PrometheusProvider
+from system.deadline import NotYet, wait_until
 
 Starter = Callable[..., RunningService[Any]]
 PUSHGATEWAY_JOB = "pushgateway"
@@ -103,16 +103,19 @@ class AlertStack:
         }
 
     def wait_until_scraping(self, rule_names: set[str]) -> None:
-        """Every job scraped once (`up` known) and every rule loaded, or an error."""
-        deadline = time.monotonic() + READY_DEADLINE_SECONDS
-        while time.monotonic() < deadline:
-            if rule_names <= self.loaded_rules() and self._jobs_up() >= set(self.scrape):
-                return
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"Prometheus at {self.prometheus_url} did not load the rules "
-            f"{sorted(rule_names - self.loaded_rules())} or scrape {sorted(self.scrape)} "
-            f"within {READY_DEADLINE_SECONDS:g} s"
+        """Every job scraped once (`up` known) and every rule loaded, or `WaitTimeoutError`
+        naming the rules not loaded and the jobs not up when it gave up."""
+
+        def ready() -> bool | NotYet:
+            rules = sorted(rule_names - self.loaded_rules())
+            jobs = sorted(set(self.scrape) - self._jobs_up())
+            return not (rules or jobs) or NotYet(f"rules not loaded {rules}, jobs not up {jobs}")
+
+        wait_until(
+            ready,
+            seconds=READY_DEADLINE_SECONDS,
+            what=f"Prometheus at {self.prometheus_url} loading its rules and scraping every job",
+            interval=0.2,
         )
 
     def _jobs_up(self) -> set[str]:

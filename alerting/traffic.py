@@ -19,6 +19,7 @@ import requests
 from alerting.errors import RecordWriteError
 from fixtures.target_client import record_id, write_body
 from load.plan import is_loopback
+from system.deadline import Deadline, NotYet
 from system.description import RequestLine, WritePath
 from system.sampling import Sampler
 
@@ -55,7 +56,7 @@ class Traffic:
         self._lock = threading.Lock()
         self._sent = 0
         self._stop = threading.Event()
-        self._deadline = time.monotonic() + deadline_seconds
+        self._deadline = Deadline(deadline_seconds)  # a cap on the traffic, not a wait
         self._threads = [
             threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)
         ]
@@ -69,9 +70,7 @@ class Traffic:
     def _next(self) -> tuple[str, str] | None:
         """The next (method, filled path), or None when it is time to stop."""
         with self._lock:
-            if self._stop.is_set() or self._sent >= MAX_REQUESTS:
-                return None
-            if time.monotonic() >= self._deadline:
+            if self._stop.is_set() or self._sent >= MAX_REQUESTS or self._deadline.expired:
                 return None
             self._sent += 1
             line = next(self._requests)
@@ -107,6 +106,8 @@ def create_records(base_url: str, write_path: WritePath | None, count: int) -> l
     each linked to the one before it (`{link}`, an integer id; so reads that follow links
     find some);
     their ids (the answer's `write_path.id`), in order. No write path: none. Loopback only.
+    A 503 (a cold database) is asked again; `WaitTimeoutError` if they are not all created
+    within `CREATE_DEADLINE_SECONDS`.
     """
     if write_path is None or count <= 0:
         return []
@@ -116,26 +117,32 @@ def create_records(base_url: str, write_path: WritePath | None, count: int) -> l
     url = f"{base_url.rstrip('/')}{write_path.create.path}"
     run = uuid.uuid4().hex[:8]
     ids: list[RecordId] = []
-    deadline = time.monotonic() + CREATE_DEADLINE_SECONDS
+
+    def create_next(session: requests.Session) -> bool | NotYet:
+        link = ids[-1] if ids and isinstance(ids[-1], int) else None
+        body = write_body(write_path, f"alert-suite-{run}-{len(ids)}", link)
+        answer = session.request(
+            write_path.create.method, url, json=body, timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        if answer.status_code == requests.codes.service_unavailable:
+            # a fresh target's first writes may time out on a cold database: try again
+            return NotYet(f"HTTP 503: {answer.text[:120]!r}")
+        if answer.status_code not in write_path.created:
+            raise RecordWriteError(
+                f"{write_path.create} answered {answer.status_code}, not one of "
+                f"{list(write_path.created)} (the description's [write_path] created)"
+            )
+        ids.append(_created(answer, write_path))
+        return True
+
+    deadline = Deadline(CREATE_DEADLINE_SECONDS)  # for all of them
     with requests.Session() as session:
         while len(ids) < count:
-            link = ids[-1] if ids and isinstance(ids[-1], int) else None
-            body = write_body(write_path, f"alert-suite-{run}-{len(ids)}", link)
-            answer = session.request(
-                write_path.create.method, url, json=body, timeout=REQUEST_TIMEOUT_SECONDS
+            deadline.wait(
+                lambda: create_next(session),
+                what=f"record {len(ids) + 1} of {count} created by {write_path.create}",
+                interval=0.2,
             )
-            if answer.status_code == requests.codes.service_unavailable:
-                # a fresh target's first writes may time out on a cold database: try again
-                if time.monotonic() >= deadline:
-                    answer.raise_for_status()
-                time.sleep(0.2)
-                continue
-            if answer.status_code not in write_path.created:
-                raise RecordWriteError(
-                    f"{write_path.create} answered {answer.status_code}, not one of "
-                    f"{list(write_path.created)} (the description's [write_path] created)"
-                )
-            ids.append(_created(answer, write_path))
     return ids
 
 

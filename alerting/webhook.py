@@ -18,6 +18,7 @@ from typing import Any
 
 from alerting.errors import AlertDidNotFireError, WebhookPortError
 from fixtures.lifecycle.ports import LOOPBACK
+from system.deadline import Deadline, WaitTimeoutError
 
 POLL_SECONDS = 0.05
 
@@ -116,25 +117,26 @@ class WebhookReceiver:
         """Wait until `name` arrives with `status` (in a notification received at or after
         `since`, monotonic; the deadline counts from `since`, or from now when not given);
         `AlertDidNotFireError` after the deadline."""
-        deadline = (time.monotonic() if since is None else since) + deadline_seconds
-        while True:
-            found = self.find(name, status, labels, since or 0.0)
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                seen = sorted(
-                    {
-                        f"{alert.get('labels', {}).get('alertname')} ({alert.get('status')})"
-                        for payload in self.payloads()
-                        for alert in payload.get("alerts", [])
-                    }
-                )
-                raise AlertDidNotFireError(
-                    f"{name} did not {'fire' if status == 'firing' else 'resolve'} within "
-                    f"{deadline_seconds:.1f} s (labels {dict(labels or {})}); the webhook "
-                    f"received: {', '.join(seen) or 'nothing'}"
-                )
-            time.sleep(POLL_SECONDS)
+        deadline = Deadline(deadline_seconds, since=since)
+        try:
+            return deadline.wait(
+                lambda: self.find(name, status, labels, since or 0.0),
+                what=f"{name} {status} at the webhook",
+                interval=POLL_SECONDS,
+            )
+        except WaitTimeoutError:
+            seen = sorted(
+                {
+                    f"{alert.get('labels', {}).get('alertname')} ({alert.get('status')})"
+                    for payload in self.payloads()
+                    for alert in payload.get("alerts", [])
+                }
+            )
+            raise AlertDidNotFireError(
+                f"{name} did not {'fire' if status == 'firing' else 'resolve'} within "
+                f"{deadline_seconds:.1f} s (labels {dict(labels or {})}); the webhook "
+                f"received: {', '.join(seen) or 'nothing'}"
+            ) from None
 
     def close(self) -> None:
         self._server.shutdown()

@@ -11,6 +11,9 @@ that `kill_service` and `pause_service` find the servers), and waits: Ctrl-C sto
 everything it started. With `--target PROFILE` it starts nothing: it writes the
 configuration for the profile's own target and Toxiproxy, with the fault kinds the
 profile allows (`[chaos] allow`) and its `destructive` setting, and exits.
+
+The profile is validated as pytest and the drill validate it (`plugins.target.check_target`),
+and the `--var-file`'s folder is checked, before anything starts: a mistake is one line.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from fixtures.backend import Backend
 from fixtures.errors import HarnessError
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import LOCAL, TargetProfile, load_profile
+from plugins.settings import resolve_settings
+from plugins.target import check_target
 
 PID_REFRESH_SECONDS = 0.5
 
@@ -48,17 +53,37 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse(argv)
-    var_file = Path(arguments.var_file).resolve()
     try:
-        profile = load_profile(arguments.target or os.environ.get("RELIABILITY_TARGET", LOCAL))
+        var_file = checked_var_file(arguments.var_file)
+        target = arguments.target or os.environ.get("RELIABILITY_TARGET", LOCAL)
+        profile = check_target(resolve_settings(target, None)).profile
         if not profile.is_local:
             write_vars(var_file, profile_configuration(profile, var_file.parent))
             print(f"chaos: wrote {var_file} for {profile.describe()}; nothing was started")
             return 0
         return serve(var_file)
-    except HarnessError as error:
+    except (HarnessError, ValueError) as error:
         print(f"chaos: {error}", file=sys.stderr)
         return 2
+
+
+def checked_var_file(given: str) -> Path:
+    """Where `--var-file` will be written: a file in a folder that exists and is writable
+    (`HarnessError`, one line, otherwise: found out before any server starts)."""
+    path = Path(given).expanduser().resolve()
+    folder = path.parent
+    problem = (
+        "is a directory; give the path of a file (e.g. chaos-vars.json) in it"
+        if path.is_dir()
+        else f"its folder {folder} does not exist; create it or give a path in an existing one"
+        if not folder.is_dir()
+        else f"its folder {folder} is not writable; give a path in a folder you can write"
+        if not os.access(folder, os.W_OK)
+        else None
+    )
+    if problem is not None:
+        raise HarnessError(f"--var-file {given}: {problem}")
+    return path
 
 
 def serve(var_file: Path) -> int:

@@ -38,7 +38,7 @@ from chaos.errors import (
 from chaos.ledger import Writer, check_ledger
 from chaos.netns import Namespace, partitioned
 from chaos.network import ToxicSpec, proxy_disabled, toxic_fault
-from chaos.probes import healthz, wait_for
+from chaos.probes import POLL_SECONDS, Health, healthz
 from chaos.process import killed, paused
 from chaos.stress import cpu_stress, memory_stress
 from fixtures.errors import HarnessError
@@ -48,6 +48,7 @@ from load.plan import LoadPlan
 from load.result import LoadResult
 from load.runner import start_load as start_load_run
 from load.traffic import traffic_of
+from system.deadline import Deadline, NotYet, WaitTimeoutError, wait_until
 from system.description import Description, WritePath
 from system.description import Health as HealthSpec
 from system.loader import DEFAULT_SYSTEM, load_system
@@ -470,23 +471,25 @@ def expect_healthz_failing(
         state.measures.setdefault("skipped", []).append(reason)
         return {"skipped": reason}
     started = state.since("fault_on")
-    seen: list[str] = []
 
-    def names_it() -> bool:
+    def names_it() -> Health | NotYet:
         health = healthz(api, spec)
-        seen.append(health.describe())
-        return health.status != spec.status and dependency in (health.failing() or [])
+        named = health.status != spec.status and dependency in (health.failing() or [])
+        return health if named else NotYet(health.describe())
 
-    remaining = max(0.0, started + within_seconds - time.time())
-    waited = wait_for(names_it, remaining)
-    if waited is None:
+    # the bound counts from the fault (a wall-clock mark): what is left of it, monotonic
+    deadline = Deadline(max(0.0, started + within_seconds - time.time()))
+    what = f"{spec.path} answering unhealthy naming {dependency}"
+    try:
+        seen = deadline.wait(names_it, what=what, interval=POLL_SECONDS)
+    except WaitTimeoutError as timeout:
         raise HypothesisFailedError(
             f"{spec.path} did not answer unhealthy naming {dependency} within "
-            f"{within_seconds:g} s of the fault; it answered {seen[-1] if seen else 'nothing'}"
-        )
+            f"{within_seconds:g} s of the fault; it answered {timeout.seen}"
+        ) from None
     detected = time.time() - started
     state.measures["time_to_detect_seconds"] = detected
-    return {"time_to_detect_seconds": detected, "healthz": seen[-1]}
+    return {"time_to_detect_seconds": detected, "healthz": seen.describe()}
 
 
 def expect_recovery(
@@ -552,10 +555,17 @@ def expect_postgres_intact(
     running = current().services.get("postgres")
     if running is None:
         raise ExperimentError("expect_postgres_intact needs the Postgres the harness started")
-    if wait_for(lambda: accepts_connections(running.endpoint), within_seconds, 0.5) is None:
+    try:
+        wait_until(
+            lambda: accepts_connections(running.endpoint),
+            seconds=within_seconds,
+            what="Postgres accepting connections",
+            interval=0.5,
+        )
+    except WaitTimeoutError:
         raise HypothesisFailedError(
             f"Postgres did not accept connections within {within_seconds:g} s"
-        )
+        ) from None
     report = amcheck(running.endpoint)
     if not report.ok:
         raise HypothesisFailedError(f"pg_amcheck found corruption: {report.output}")
@@ -625,6 +635,7 @@ def expect_archive_catches_up(
         "archived_segments": archiver["archived"] - before["archived"],
         "archive_failures": archiver["failed"] - before["failed"],
         "injected": archive.faults.injected - before["injected"],
+        "rpo_bound_seconds": float(rpo_seconds),
     }
     state.measures["archive"] = measures
     state.measures["time_to_recover_seconds"] = caught_up

@@ -35,12 +35,10 @@ from typing import Any
 from chaos import activities, phases
 from chaos.context import ChaosContext, bound
 from chaos.errors import INVALID_RUN, ExperimentError
+from system.profile_model import FAULT_KINDS  # what a profile's [chaos] allow may name
 
 EXTENSION = "reliability-harness"
 ROLLBACKS_ALWAYS = {"runtime": {"rollbacks": {"strategy": "always"}}}
-FAULT_KINDS = (
-    "latency", "partition", "kill", "pause", "disk", "cpu", "memory", "clock", "s3",
-)  # fmt: skip
 NEEDS = ("namespace", "archive")
 CONSEQUENCE = "no '"  # "no 'fault_on' mark in this run": the activity setting it failed
 
@@ -195,6 +193,20 @@ class Outcome:
         if self.passed:
             return "pass"
         return "invalid" if all(INVALID_RUN in failure for failure in self.failures) else "fail"
+
+    @property
+    def checks(self) -> int:
+        """How many checks its hypothesis made: the steady-state probes before and after
+        the method and the method's own probes (what a run without a success claim is
+        judged on)."""
+        states = self.journal.get("steady_states") or {}
+        steady = sum(len((states.get(phase) or {}).get("probes", [])) for phase in states)
+        method = [
+            entry
+            for entry in self.journal.get("run") or []
+            if entry.get("activity", {}).get("type") == "probe"
+        ]
+        return steady + len(method)
 
     @property
     def label(self) -> str:

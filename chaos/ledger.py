@@ -29,6 +29,7 @@ from typing import Any, Literal
 import requests
 
 from fixtures.target_client import read_back, record_id, write_body
+from system.deadline import Deadline
 from system.description import WritePath
 
 Outcome = Literal["acknowledged", "failed", "unknown"]
@@ -84,7 +85,7 @@ class Writer:
         self.link = link
         self.ledger = Ledger(run or uuid.uuid4().hex[:12])
         self._stop = threading.Event()
-        self._deadline = time.monotonic() + deadline_seconds
+        self._deadline = Deadline(deadline_seconds)  # a cap on the run, not a wait
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
 
@@ -101,9 +102,7 @@ class Writer:
     def _run(self) -> None:
         with requests.Session() as session:
             for sequence in itertools.count(1):
-                if self._stop.is_set() or sequence > MAX_WRITES:
-                    return
-                if time.monotonic() >= self._deadline:
+                if self._stop.is_set() or sequence > MAX_WRITES or self._deadline.expired:
                     return
                 write = self._write(session, sequence)
                 with self._lock:

@@ -6,7 +6,8 @@ crashes or freezes a server; this module only shapes them as faults:
 
 - `killed(service)`: SIGKILL (or `docker kill`) now; a supervised service is restarted by
   its provider on the same data and port, as an orchestrator would; the block sees it down,
-  then back. On the way out it waits for the restart (or restarts it itself).
+  then back. On the way out it waits for the restart (or restarts it itself); a restart
+  that never comes is a `WaitTimeoutError`, not a silent return.
 - `paused(service)`: SIGSTOP (or `docker pause`) for the block: connections stay open and
   nothing answers, the nastier failure. Continued on every way out, by the reaper too.
 """
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fixtures.launcher import RunningService
+from system.deadline import wait_until
 
 RESTART_WAIT_SECONDS = 120.0
 
@@ -36,14 +38,19 @@ def killed(service: RunningService[Any]) -> Iterator[float]:
 
 
 def _until_restarted(service: RunningService[Any], restarts_before: int) -> None:
-    give_up_at = time.monotonic() + RESTART_WAIT_SECONDS
-    while len(service.restarts) <= restarts_before and time.monotonic() < give_up_at:
-        if service.stopped:
-            return
-        if not service.supervised:
-            service.restart()
-            return
-        time.sleep(0.1)
+    """Back up: its supervisor's restart awaited (`WaitTimeoutError` if it never comes),
+    else restarted here; nothing to do once the service is stopped."""
+
+    def back() -> bool:
+        return service.stopped or len(service.restarts) > restarts_before
+
+    if not back() and not service.supervised:
+        service.restart()  # nobody else will
+    wait_until(
+        back,
+        seconds=RESTART_WAIT_SECONDS,
+        what=f"{service.name} restarted by its supervisor after the kill",
+    )
 
 
 @contextmanager

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,12 @@ from pathlib import Path
 from chaos.errors import FaultSpecError
 from fixtures.errors import FaultRefusedError
 from fixtures.lifecycle.reaper import Reaper, Undo, descendants, kill_process_group
+from system.deadline import wait_until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MAX_SECONDS = 600
 HEADROOM_MB = 256
+REMOVE_SECONDS = 5.0
 
 
 @dataclass
@@ -167,17 +168,22 @@ class MemoryCgroup:
         return int(found.group(1)) if found else 0
 
     def remove(self) -> None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                self.path.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.1)
+        """Remove the cgroup once its last process has left (stress-ng's workers take a
+        moment to go); `WaitTimeoutError` if it is still busy after `REMOVE_SECONDS`, its
+        undo then left with the reaper, which removes it when the harness exits."""
+        wait_until(
+            self._removed,
+            seconds=REMOVE_SECONDS,
+            what=f"cgroup {self.path} removed",
+            retry_on=(OSError,),  # EBUSY while a process is still in it
+        )
         if self.reaper is not None:
             self.reaper.untrack_undo(f"cgroup-{self.path}")
+
+    def _removed(self) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.rmdir()
+        return True
 
 
 def _memory_parent() -> tuple[Path, int]:

@@ -16,11 +16,11 @@ import json
 import os
 import shlex
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import botocore.exceptions
 import psycopg
@@ -29,6 +29,7 @@ from dr.errors import BackupToolError, DrInputError
 from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.s3 import S3Endpoint
 from fixtures.tools import hand_to_service_user, require_binary
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 TOOL_TIMEOUT_SECONDS = 3600.0
 ARCHIVE_WAIT_SECONDS = 60.0
@@ -276,20 +277,27 @@ def switch_and_wait_archived(dsn: str, deadline_seconds: float = ARCHIVE_WAIT_SE
         row = connection.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         assert row is not None
         segment = str(row[0])
-        deadline = time.monotonic() + deadline_seconds
-        while True:
-            status = connection.execute(
-                "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') "
-                "FROM pg_stat_archiver"
-            ).fetchone()
-            assert status is not None
-            archived, failed = str(status[0]), str(status[1])
-            if archived >= segment:
-                return segment
-            if time.monotonic() > deadline:
-                raise BackupToolError(
-                    f"WAL segment {segment} not archived within {deadline_seconds:g} s "
-                    f"(last archived {archived or 'none'}, last failed {failed or 'none'}): "
-                    f"see the primary's log for archive_command errors"
-                )
-            time.sleep(0.1)
+        try:
+            wait_until(
+                lambda: _archived(connection, segment),
+                seconds=deadline_seconds,
+                what=f"WAL segment {segment} archived",
+            )
+        except WaitTimeoutError as timeout:
+            raise BackupToolError(
+                f"WAL segment {segment} not archived within {deadline_seconds:g} s "
+                f"({timeout.seen}): see the primary's log for archive_command errors"
+            ) from None
+        return segment
+
+
+def _archived(connection: psycopg.Connection[Any], segment: str) -> bool | NotYet:
+    status = connection.execute(
+        "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') "
+        "FROM pg_stat_archiver"
+    ).fetchone()
+    assert status is not None
+    archived, failed = str(status[0]), str(status[1])
+    return archived >= segment or NotYet(
+        f"last archived {archived or 'none'}, last failed {failed or 'none'}"
+    )

@@ -36,7 +36,9 @@ from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.s3 import S3Endpoint
 from fixtures.target_client import health, read_back, record_id, write_body
+from system.deadline import Deadline, NotYet, WaitTimeoutError, wait_until
 from system.description import Description, WritePath
+from system.description import Health as HealthSpec
 
 DETECT_DEADLINE_SECONDS = 30.0
 HEALTHY_DEADLINE_SECONDS = 120.0
@@ -97,28 +99,33 @@ def write_probe(
     body = write_body(path, name, None)  # a fresh database has no record to link to
     expected = {key: body.get(key) for key in path.compare} if isinstance(body, dict) else {}
     url = f"{base_url.rstrip('/')}{path.create.path}"
-    started, last = time.monotonic(), "no attempt"
-    while time.monotonic() - started <= deadline_seconds:
-        try:
-            answer = requests.request(
-                path.create.method,
-                url,
-                json=body,
-                timeout=REQUEST_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            last = type(error).__name__
-        else:
-            created = record_id(answer, path.id) if answer.status_code in path.created else None
-            if created is not None:
-                return Probe(created, name, expected)
-            last = f"HTTP {answer.status_code}: {answer.text[:120]!r}"
-        time.sleep(0.5)
-    raise RecoveryTimedOutError(
-        f"the probe record ({path.create}) not acknowledged within {deadline_seconds:g} s "
-        f"(last: {last})"
-    )
+
+    def acknowledged() -> Probe | NotYet:
+        answer = requests.request(
+            path.create.method,
+            url,
+            json=body,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+        created = record_id(answer, path.id) if answer.status_code in path.created else None
+        if created is None:
+            return NotYet(f"HTTP {answer.status_code}: {answer.text[:120]!r}")
+        return Probe(created, name, expected)
+
+    try:
+        return wait_until(
+            acknowledged,
+            seconds=deadline_seconds,
+            what=f"the probe record ({path.create}) acknowledged",
+            interval=0.5,
+            retry_on=(requests.RequestException,),
+        )
+    except WaitTimeoutError as timeout:
+        raise RecoveryTimedOutError(
+            f"the probe record ({path.create}) not acknowledged within {deadline_seconds:g} s "
+            f"(last: {timeout.seen})"
+        ) from None
 
 
 def read_probe(base_url: str, path: WritePath, probe: Probe) -> str | None:
@@ -127,44 +134,53 @@ def read_probe(base_url: str, path: WritePath, probe: Probe) -> str | None:
         return read_back(session, base_url, path, probe.record_id, probe.expected)
 
 
-def _wait(condition: Callable[[], bool], deadline_seconds: float, what: Callable[[], str]) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > deadline_seconds:
-            raise RecoveryTimedOutError(f"{what()} not within {deadline_seconds:g} s")
-        time.sleep(POLL_SECONDS)
-    return time.monotonic() - started
+def _wait(condition: Callable[[], bool | NotYet], seconds: float, what: str) -> float:
+    """Seconds until `condition` held; past `seconds`, `RecoveryTimedOutError` (the DR
+    suites' error) naming `what` and what was seen last."""
+    deadline = Deadline(seconds)
+    try:
+        deadline.wait(condition, what=what, interval=POLL_SECONDS)
+    except WaitTimeoutError as timeout:
+        raise RecoveryTimedOutError(str(timeout)) from None
+    return deadline.elapsed()
+
+
+def _answering(url: str, spec: HealthSpec, *, healthy: bool) -> Callable[[], bool | NotYet]:
+    """A condition: the health check answers healthy (or, `healthy=False`, unhealthy)."""
+
+    def check() -> bool | NotYet:
+        seen = health(url, spec)
+        return seen.ok == healthy or NotYet(f"the health check: {seen.describe()}")
+
+    return check
 
 
 class _Recovery:
-    """The restored system's state as last seen: healthy, and the probe record read back."""
+    """The restored system: healthy, and the probe record read back as written."""
 
     def __init__(self, base_url: str, description: Description, probe: Probe | None) -> None:
         self.base_url = base_url
         self.description = description
         self.probe = probe
-        self.last = "not asked yet"
 
-    def done(self) -> bool:
+    def done(self) -> bool | NotYet:
         seen = health(self.base_url, self.description.health)
         if not seen.ok:
-            self.last = f"the health check: {seen.describe()}"
-            return False
+            return NotYet(f"the health check: {seen.describe()}")
         if self.probe is None:
             return True
         path = self.description.write_path
         assert path is not None
         problem = read_probe(self.base_url, path, self.probe)
         if problem is not None:
-            self.last = f"the probe record {self.probe.record_id}: {problem}"
-            return False
+            return NotYet(f"the probe record {self.probe.record_id}: {problem}")
         return True
 
     def waited_for(self) -> str:
         what = "the health check answering healthy"
         if self.probe is not None:
             what += f" and the probe record {self.probe.record_id} reading back as written"
-        return f"the restored target ({what}; last: {self.last})"
+        return f"the restored target ({what})"
 
 
 def measure_recovery(
@@ -187,9 +203,9 @@ def measure_recovery(
         target = start_target(postgres=primary.endpoint, seed=False, warm=False)  # it notices
         url, spec = target.endpoint.url, description.health
         _wait(  # healthy before the failure, or its detection means nothing
-            lambda: health(url, spec).ok,
+            _answering(url, spec, healthy=True),
             HEALTHY_DEADLINE_SECONDS,
-            lambda: f"the system on the primary answering healthy ({health(url, spec).describe()})",
+            "the system on the primary answering healthy",
         )
         probe = None
         if description.write_path is not None:
@@ -204,9 +220,9 @@ def measure_recovery(
         stream.stop()
         recovery = RecoveryTime()
         recovery.phases["detect"] = _wait(
-            lambda: not health(url, spec).ok,
+            _answering(url, spec, healthy=False),
             DETECT_DEADLINE_SECONDS,
-            lambda: "the health check turning unhealthy",
+            "the health check turning unhealthy",
         )
         target.stop()
         restored = restore(
@@ -222,7 +238,7 @@ def measure_recovery(
             started = time.monotonic()
             again = start_target(postgres=restored.endpoint, seed=False)
             state = _Recovery(again.endpoint.url, description, probe)
-            _wait(state.done, HEALTHY_DEADLINE_SECONDS, state.waited_for)
+            _wait(state.done, HEALTHY_DEADLINE_SECONDS, state.waited_for())
             recovery.phases["target_start_and_warm"] = time.monotonic() - started
             again.stop()  # before its database: Postgres waits for connected clients
             if expected is not None:

@@ -15,7 +15,12 @@
 
 `--quick` (the PR gate, `make gate`) runs only the `pr_gate` tests, and on the local
 default skips the preflight (its pytest run starts the servers). `--publish URL` pushes the
-results to a Pushgateway afterwards (`drill/publish.py`).
+results to a Pushgateway afterwards (`drill/publish.py`). `--dr-seed`, `--images` and
+`--chaos-experiment` are the suites' own settings, passed on to their pytest run.
+
+Every input is checked before anything starts — the profile and the description as pytest
+checks them (`plugins.target.check_target`), the settings, the experiments named, the
+`--publish` URL — and a mistake is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -38,19 +43,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chaos.errors import ExperimentError
+from chaos.experiments import discover, select
 from drill import publish, report, summary
 from fixtures.backend import Backend, choose_backend
 from fixtures.errors import HarnessError
 from fixtures.fleet import StartOutcome, start_in_parallel
 from fixtures.images import ImageSet
 from fixtures.launcher import ServiceLauncher
-from fixtures.profile import TargetProfile, load_profile
-from fixtures.providers.registry import STANDALONE, check_profile_services
+from fixtures.profile import TargetProfile
+from fixtures.providers.registry import STANDALONE
 from load.smoke import run_smoke
-from plugins.settings import resolve_settings, resolve_system
-from plugins.target import check_engine_settings
+from plugins.settings import resolve_settings
+from plugins.target import check_target
 from system.criteria import criterion
-from system.loader import System, check_secrets
+from system.loader import System
+from system.profile_model import HTTP, shown_url, url_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLURE_RESULTS = report.RESULTS
@@ -60,10 +68,10 @@ SUMMARY_JSON = report.REPORTS / "summary.json"
 SUMMARY_MD = report.REPORTS / "summary.md"
 HISTORY = report.REPORTS / "history"
 SUITES = ("alerts", "chaos", "dr", "load")
-STOPPED_BEFORE_TESTS = (3, 4)
+STOPPED_BEFORE_TESTS = (3, 4)  # pytest's internal and usage errors: no test ran
 # Two workers on two cores: alert, DR and start-up waits overlap, while every latency or
 # throughput measurement still has the machine to itself (plugins/turns.py).
-WORKERS = 2  # pytest's internal and usage errors: no test ran
+WORKERS = 2
 
 
 def _workers(text: str) -> int:
@@ -105,7 +113,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--publish",
         metavar="URL",
-        default=os.environ.get(publish.ENVIRONMENT) or None,
+        default=None,
         help=f"push the results to this Pushgateway (design section 6); env {publish.ENVIRONMENT}",
     )
     parser.add_argument(
@@ -114,7 +122,75 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         choices=SUITES,
         help="run only this suite (repeatable; default: every suite)",
     )
+    parser.add_argument(
+        "--dr-seed",
+        metavar="N",
+        default=None,
+        help="replay the DR suites' randomized commit history N; env RELIABILITY_DR_SEED",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="SET",
+        default=None,
+        help="images of the containers backend: official (default) or local; "
+        "env RELIABILITY_IMAGES",
+    )
+    parser.add_argument(
+        "--chaos-experiment",
+        action="append",
+        metavar="NAME|FILE",
+        help="run only this chaos experiment: a name of the description's experiments or an "
+        "experiment file (repeatable; default: every one)",
+    )
     return parser.parse_args(argv)
+
+
+PUBLISH_EXAMPLE = "http://pushgateway.example:9091"
+
+
+def publish_url(given: str | None) -> str | None:
+    """The Pushgateway to push to (`--publish`, else the environment), checked now rather
+    than after the drill; `HarnessError` (one line, credentials masked) if it is no URL."""
+    source = "--publish " if given is not None else f"{publish.ENVIRONMENT}="
+    url = given if given is not None else os.environ.get(publish.ENVIRONMENT) or None
+    if url is None:
+        return None
+    problem = url_problem(url, HTTP, PUBLISH_EXAMPLE)
+    if problem is not None:
+        raise HarnessError(f"{source}{shown_url(url)}: {problem}")
+    return url
+
+
+def chosen_experiments(names: Sequence[str] | None, system: System) -> list[str]:
+    """The `--chaos-experiment` values, checked as the chaos suite checks them (a file of
+    one's own by Chaos Toolkit); paths made absolute for the suites' run. `HarnessError`."""
+    if not names:
+        return []
+    chaos = system.description.chaos
+    folder = None if chaos is None else Path(chaos.experiments)
+    chosen = []
+    for name in names:
+        path = Path(name).expanduser()
+        is_path = name.endswith(".json") or "/" in name
+        if path.is_dir() or (is_path and not path.exists()):
+            known = sorted(item.stem for item in folder.glob("*.json")) if folder else []
+            found = sorted(item.name for item in path.glob("*.json")) if path.is_dir() else []
+            problem, choices = (
+                ("is a directory", f"one experiment file in it: {', '.join(found)}")
+                if found
+                else (
+                    "is a directory" if path.is_dir() else "does not exist",
+                    f"an experiment file, or the name of one of the description's: "
+                    f"{', '.join(known) or 'none'}",
+                )
+            )
+            raise HarnessError(f"--chaos-experiment {name}: {problem}; give {choices}")
+        chosen.append(str(path.resolve()) if is_path else name)
+    try:
+        select(discover(folder) if folder is not None else {}, chosen, folder)
+    except ExperimentError as error:
+        raise HarnessError(f"--chaos-experiment: {error}") from None
+    return chosen
 
 
 def render(outcomes: list[StartOutcome], total_seconds: float, console: Console) -> None:
@@ -147,17 +223,19 @@ def main(argv: list[str]) -> int:
         requested = resolve_settings(
             arguments.target,
             arguments.backend,
+            dr_seed_flag=arguments.dr_seed,
+            images_flag=arguments.images,
             system_flag=arguments.system,
             set_flags=arguments.set,
         )
-        profile = load_profile(requested.target)
-        system = resolve_system(requested, profile)
-        check_profile_services(profile)
-        check_engine_settings(profile, system)
-        check_secrets(system)
+        checked = check_target(requested)
+        profile, system = checked.profile, checked.system
+        publish_to = publish_url(arguments.publish)
+        experiments = chosen_experiments(arguments.chaos_experiment, system)
         choice = choose_backend(requested.backend, profile.is_local, requested.backend_source)
     except (HarnessError, ValueError) as error:
-        console.print(Text(f"drill: {error}", style="red"))
+        errors = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+        errors.print(Text(f"drill: {error}", style="red"))
         return 2
     console.print(
         f"drill: target {profile.describe()}, system {system.describe()}, "
@@ -187,14 +265,25 @@ def main(argv: list[str]) -> int:
         "commit": git_commit(),
     }
     described = ["--system", str(system.source), *(f"--set={item}" for item in system.overrides)]
+    settings = [
+        *([f"--dr-seed={requested.dr_seed}"] if arguments.dr_seed is not None else []),
+        *([f"--images={requested.images.value}"] if arguments.images is not None else []),
+        *(f"--chaos-experiment={name}" for name in experiments),
+    ]
     status = run_suites(
-        selection, requested.target, backend, console, paths, workers=workers, extra=described
+        selection,
+        requested.target,
+        backend,
+        console,
+        paths,
+        workers=workers,
+        extra=[*described, *settings],
     )
     if status in STOPPED_BEFORE_TESTS:
         return status
     place = "staging" if not profile.is_local else "pr_gate" if arguments.quick else "drill"
     verdict = summarize(run, console, required(system, place, arguments.suite), place)
-    if arguments.publish and not publish_results(arguments.publish, console, system):
+    if publish_to and not publish_results(publish_to, console, system):
         status = status or 1
     try:
         with phase(console, "the Allure report"):
@@ -220,6 +309,9 @@ def required(system: System, place: str, suites: Sequence[str] | None) -> list[s
 
 def publish_results(url: str, console: Console, system: System) -> bool:
     """The verdict's results to the platform's Pushgateway; False (said why) if refused."""
+    if not SUMMARY_JSON.exists():
+        console.print(Text("drill: nothing pushed: this run has no verdict", style="red"))
+        return False
     document = json.loads(SUMMARY_JSON.read_text())
     try:
         count = publish.push(
@@ -264,7 +356,13 @@ def summarize(
     run: dict[str, str], console: Console, required: Sequence[str] = (), place: str = ""
 ) -> str:
     """The verdict per criterion: printed, written as summary.md/json, kept in history."""
-    rows, outcomes = summary.read_criteria(CRITERIA), summary.junit_outcomes(JUNIT)
+    try:
+        rows, outcomes = summary.read_criteria(CRITERIA), summary.junit_outcomes(JUNIT)
+    except summary.SummaryError as error:
+        for stale in (SUMMARY_JSON, SUMMARY_MD):  # the last run's are not this one's
+            stale.unlink(missing_ok=True)
+        console.print(Text(f"drill: no verdict: {error}", style="red"))
+        return "fail"
     document = summary.build(rows, outcomes, run, required, place)
     summary.add_trend(document, summary.load_history(HISTORY))
     SUMMARY_JSON.write_text(json.dumps(document, indent=1) + "\n")
@@ -274,8 +372,7 @@ def summarize(
     table = Table(title=f"drill: verdict per criterion: {document['verdict']} ({tally})")
     for column in summary.COLUMNS:
         table.add_column(column)
-    for row in document["criteria"]:
-        values = summary.cells(row)
+    for row, values in zip(document["criteria"], summary.table(document), strict=True):
         style = {"pass": "green", "skipped": "yellow"}.get(row["verdict"], "red")
         cells = [Text(value) for value in values]  # a reason's "[chaos] allow" is no markup
         cells[4].stylize(style)
@@ -355,7 +452,10 @@ def run_suites(
         shutil.rmtree(ALLURE_RESULTS, ignore_errors=True)
         fresh.rename(ALLURE_RESULTS)
     if JUNIT.exists():
-        console.print(suite_table(JUNIT))
+        try:
+            console.print(suite_table(JUNIT))
+        except ElementTree.ParseError as error:
+            console.print(Text(f"drill: {JUNIT} is not well-formed XML ({error})", style="red"))
     return status
 
 

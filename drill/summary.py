@@ -22,6 +22,12 @@ rows, or no row at all) is a failed row naming why it was skipped, so a drill th
 skipped what it had to prove never headlines PASS. The headline counts the criteria
 measured and passed, failed, and skipped.
 
+No verdict is vacuous: a summary with no row at all is no pass (its headline says nothing
+was measured), and a row recorded as a pass with no measured value is `invalid` (the
+harness passed what it did not measure). Rows of one criterion and scope from different
+tests are told apart in the table by the test's name. A criteria or JUnit file that is not
+what pytest writes is one line naming the file (and the line), never a traceback.
+
     {"schema": 1, "target": "local", "backend": "native", "started": "2026-12-01T02:00:00Z",
      "commit": "abc123", "verdict": "pass" | "fail",
      "criteria": [{"criterion": "p95_latency", "scope": "graph_query", "bound": 1.5,
@@ -42,8 +48,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from fixtures.errors import HarnessError
 from system.criteria import FAILING as FAILING_VERDICTS
-from system.criteria import SCHEMA, SUITE_CRITERION
+from system.criteria import SCHEMA, SUITE_CRITERION, Verdict
 
 HISTORY_KEPT = 24
 TREND_LENGTH = 5
@@ -51,20 +58,82 @@ FAILING = frozenset(verdict.value for verdict in FAILING_VERDICTS)
 CAPACITY_NOISE = 0.9
 CLAIMS_PROPERTY = "reliability.claims"  # plugins.criteria: what a test would measure
 Outcome = tuple[str, str, str, tuple[str, ...]]  # node id, outcome, reason, claimed criteria
+VERDICTS = tuple(sorted({verdict.value for verdict in Verdict}))
+NO_MEASUREMENT = "passed with no measured value"
+NOTHING_MEASURED = "nothing was measured: no test recorded a criterion"
+RERUN = "run the tests again to write it"
+
+
+class SummaryError(HarnessError):
+    """A criteria or JUnit file the summary cannot read: one line, naming the file."""
 
 
 def read_criteria(path: Path) -> list[dict[str, Any]]:
+    """The rows pytest's `--criteria-file` wrote ([] when there is no file: a run that
+    stopped early); `SummaryError` naming the file and the line of one that is no row."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SummaryError(
+            f"criteria file {path}: not UTF-8 text (byte {error.start}); {RERUN}"
+        ) from None
+    except OSError as error:
+        raise SummaryError(f"criteria file {path}: cannot be read ({error.strerror})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            problem: str | None = f"not JSON ({error.msg} at column {error.colno})"
+        else:
+            problem = row_problem(row)
+        if problem is not None:
+            raise SummaryError(f"criteria file {path} line {number}: {problem}; {RERUN}")
+        rows.append(row)
+    return rows
+
+
+def row_problem(row: Any) -> str | None:
+    """What keeps a JSON value from being a criterion row (`CriterionRow.to_json`)."""
+    if not isinstance(row, dict):
+        return f"a {type(row).__name__}, not a criterion row (a JSON object)"
+    for key in ("criterion", "scope", "verdict"):
+        if not isinstance(row.get(key), str):
+            return f"key '{key}' must be a string, got {row.get(key)!r}"
+    if row["verdict"] not in VERDICTS:
+        return f"key 'verdict' is {row['verdict']!r}, not one of {', '.join(VERDICTS)}"
+    for key in ("bound", "measured"):
+        if not _number_or_none(row.get(key)):
+            return f"key '{key}' must be a number or null, got {row.get(key)!r}"
+    interval = row.get("interval")
+    if interval is not None and not (
+        isinstance(interval, list) and len(interval) == 2 and all(map(_number_or_none, interval))
+    ):
+        return f"key 'interval' must be [low, high] or null, got {interval!r}"
+    return None
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def junit_outcomes(junit: Path) -> list[Outcome]:
-    """(node id, outcome, reason, claimed criteria) of every suite test in the JUnit XML."""
+    """(node id, outcome, reason, claimed criteria) of every suite test in the JUnit XML;
+    `SummaryError` (one line) for a file that is not well-formed XML."""
     if not junit.exists():
         return []
+    try:
+        tree = ElementTree.parse(junit)  # noqa: S314 - our own pytest's file
+    except ElementTree.ParseError as error:
+        raise SummaryError(f"JUnit XML {junit}: not well-formed XML ({error}); {RERUN}") from None
+    except OSError as error:
+        raise SummaryError(f"JUnit XML {junit}: cannot be read ({error.strerror})") from None
     found: list[Outcome] = []
-    for case in ElementTree.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest's file
+    for case in tree.iter("testcase"):
         classname = case.get("classname") or ""
         if not classname.startswith("suites."):
             continue
@@ -101,8 +170,9 @@ def build(
 ) -> dict[str, Any]:
     """The summary document: the recorded rows, then a row for each criterion a suite test
     would have measured (its claims) when it recorded nothing and did not pass; then each
-    `required` criterion of this kind of run (`place`) that was not measured fails."""
-    criteria = [{"reason": "", **row} for row in rows]
+    `required` criterion of this kind of run (`place`) that was not measured fails. No
+    row at all is no pass; a row passed with no measured value is `invalid`."""
+    criteria = [_measured_or_invalid({"reason": "", **row}) for row in rows]
     measured_tests = {row.get("test") for row in rows}
     for node, outcome, reason, *rest in outcomes:
         if node in measured_tests or outcome == "pass":
@@ -112,7 +182,10 @@ def build(
         for claimed in claims:
             criteria.append(_unmeasured(claimed, node, outcome, reason))
     criteria += require(criteria, required, place)
-    verdict = "fail" if any(row["verdict"] in FAILING for row in criteria) else "pass"
+    measured = any(row["verdict"] != "skipped" for row in criteria)
+    # Only skipped rows is no more a pass than no row at all: nothing was measured.
+    failed = not measured or any(row["verdict"] in FAILING for row in criteria)
+    verdict = "fail" if failed else "pass"
     return {
         "schema": SCHEMA,
         **run,
@@ -120,6 +193,15 @@ def build(
         "counts": counts(criteria),
         "criteria": criteria,
     }
+
+
+def _measured_or_invalid(row: dict[str, Any]) -> dict[str, Any]:
+    """A pass with nothing measured is the harness's own bug: `invalid`, saying so."""
+    if row["verdict"] == Verdict.PASS.value and row.get("measured") is None:
+        row["verdict"] = Verdict.INVALID.value
+        row["details"] = {**(row.get("details") or {}), "invalid": NO_MEASUREMENT}
+        row["reason"] = "; ".join(part for part in (NO_MEASUREMENT, row["reason"]) if part)
+    return row
 
 
 def _unmeasured(criterion: str, node: str, outcome: str, reason: str) -> dict[str, Any]:
@@ -243,14 +325,15 @@ def _interval(row: Mapping[str, Any]) -> str:
     return f" [{'-' if low is None else f'{low:.3g}'}, {'-' if high is None else f'{high:.3g}'}]"
 
 
-def cells(row: Mapping[str, Any]) -> list[str]:
-    """criterion, scope, bound, measured (interval), verdict, trend, note."""
+def cells(row: Mapping[str, Any], scope: str | None = None) -> list[str]:
+    """criterion, scope (or `scope` as shown), bound, measured (interval), verdict, trend,
+    note."""
     unit = row.get("unit", "")
     trend = " → ".join("-" if value is None else f"{value:.3g}" for value in row.get("trend", []))
     note = "; ".join(part for part in (row.get("regression", ""), row.get("reason", "")) if part)
     return [
         row["criterion"],
-        row["scope"],
+        row["scope"] if scope is None else scope,
         _value(row.get("bound"), unit),
         _value(row.get("measured"), unit) + _interval(row),
         row["verdict"],
@@ -260,6 +343,28 @@ def cells(row: Mapping[str, Any]) -> list[str]:
 
 
 COLUMNS = ("criterion", "scope", "bound", "measured", "verdict", "trend", "note")
+
+
+def table(summary: Mapping[str, Any]) -> list[list[str]]:
+    """The cells of every row; where rows of one criterion and scope come from different
+    tests (the mixed workload's P95 from a short and a sustained run), each scope is
+    followed by its test's name, so that no two rows read alike."""
+    criteria = summary["criteria"]
+    tests: dict[tuple[str, str], set[str]] = {}
+    for row in criteria:
+        tests.setdefault((row["criterion"], row["scope"]), set()).add(row.get("test", ""))
+    shown = []
+    for row in criteria:
+        scope = row["scope"]
+        if len(tests[(row["criterion"], scope)]) > 1:
+            scope = f"{scope} ({short_test_name(row.get('test', ''))})"
+        shown.append(cells(row, scope))
+    return shown
+
+
+def short_test_name(node: str) -> str:
+    """A test's name without its file: "test_sustained[mixed]"; "-" for none."""
+    return node.rpartition("::")[2] or "-"
 
 
 def markdown(summary: Mapping[str, Any]) -> str:
@@ -273,19 +378,26 @@ def markdown(summary: Mapping[str, Any]) -> str:
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
-    for row in summary["criteria"]:
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells(row)) + " |")
+    for values in table(summary):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in values) + " |")
     return "\n".join(lines) + "\n"
 
 
 def headline(tally: Mapping[str, int]) -> str:
-    """ "12 passed, 1 failed, 3 skipped": what the verdict stands on."""
+    """ "12 passed, 1 failed, 3 skipped": what the verdict stands on; with no row at all,
+    that nothing was measured."""
+    if not any(tally.get(key) for key in ("passed", "failed", "skipped")):
+        return NOTHING_MEASURED
+    if not (tally.get("passed") or tally.get("failed")):
+        return f"nothing was measured: every criterion was skipped ({tally['skipped']})"
     return f"{tally['passed']} passed, {tally['failed']} failed, {tally['skipped']} skipped"
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m drill.summary JUNIT CRITERIA`: the summary of a plain pytest run (the
-    suites' run of `make test`), written beside the drill's and printed as Markdown."""
+    suites' run of `make test`), written beside the drill's and printed as Markdown. Exit
+    status 0 only when the verdict is a pass; 2 (one line on stderr) for a missing or
+    malformed file."""
     parser = argparse.ArgumentParser(prog="python -m drill.summary", description=main.__doc__)
     parser.add_argument("junit", type=Path)
     parser.add_argument("criteria", type=Path)
@@ -293,22 +405,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="-")
     parser.add_argument("--out", type=Path, default=Path("reports"))
     arguments = parser.parse_args(argv)
-    if not arguments.junit.exists():
-        print(f"summary: {arguments.junit} does not exist: run the tests first", file=sys.stderr)
-        return 2
     run = {
         "target": arguments.target,
         "backend": arguments.backend,
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": "",
     }
-    document = build(read_criteria(arguments.criteria), junit_outcomes(arguments.junit), run)
-    arguments.out.mkdir(parents=True, exist_ok=True)
-    (arguments.out / "summary.json").write_text(json.dumps(document, indent=1) + "\n")
-    text = markdown(document)
-    (arguments.out / "summary.md").write_text(text)
+    try:
+        _written_by_pytest(arguments.junit, "JUnit XML", "--junitxml")
+        _written_by_pytest(arguments.criteria, "criteria file", "--criteria-file")
+        rows, outcomes = read_criteria(arguments.criteria), junit_outcomes(arguments.junit)
+        document = build(rows, outcomes, run)
+        text = markdown(document)
+        arguments.out.mkdir(parents=True, exist_ok=True)
+        (arguments.out / "summary.json").write_text(json.dumps(document, indent=1) + "\n")
+        (arguments.out / "summary.md").write_text(text)
+    except SummaryError as error:
+        print(f"summary: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"summary: cannot write {arguments.out}: {error.strerror}", file=sys.stderr)
+        return 2
     print(text, end="")
-    return 0
+    return 0 if document["verdict"] == "pass" else 1
+
+
+def _written_by_pytest(path: Path, kind: str, flag: str) -> None:
+    """A file the summary reads is there (`SummaryError` saying how to write it)."""
+    if not path.is_file():
+        missing = "is a directory" if path.is_dir() else "does not exist"
+        raise SummaryError(f"{kind} {path}: {missing}; run the tests with {flag}={path} first")
 
 
 if __name__ == "__main__":

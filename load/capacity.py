@@ -14,6 +14,12 @@ runs it against a running target (or the local reference target) and prints the 
 the load suite's drill test records it and draws latency against rate.
 
     python -m load.capacity --url http://127.0.0.1:8000 --scenario graph_query
+
+Before the first step the command checks what it was given, and says what is wrong in one
+line on stderr (exit status 2, no step run): a URL that is not `http(s)://host[:port]`, a
+URL with credentials in it (refused, never printed: a request's secrets come from the
+environment, as `${NAME}` in the system description), nothing listening there, a target
+whose health check does not answer healthy. It exits 1 when no step met the SLO.
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fixtures.errors import HarnessError
 from fixtures.lifecycle.reaper import Reaper
+from fixtures.target_client import health
 from load.errors import LoadPlanError
 from load.gates import Gate, GateOutcome, Verdict, evaluate_all
 from load.plan import LoadPlan
@@ -36,12 +45,15 @@ from load.result import LoadResult
 from load.runner import run_load
 from load.traffic import Traffic, traffic_of
 from system.description import Description
+from system.description import Health as HealthSpec
 from system.loader import DEFAULT_SYSTEM, load_system
+from system.profile_model import HTTP, shown_url, url_problem
 
 DEFAULT_START_RATE = 25.0
 DEFAULT_FACTOR = 1.5
 DEFAULT_MAX_RATE = 2_000.0
 DEFAULT_STEP_SECONDS = 20.0
+CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -184,13 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--entity-ids", default=None, help='the profile\'s ids, e.g. "1-10000"')
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="capacity-"))
     try:
+        base_url = checked_url(args.url)
         description = load_system(args.system).description
         scenario = args.scenario or _default_workload(description)
         search = CapacitySearch(
             scenario=scenario,
-            base_url=args.url.rstrip("/"),
+            base_url=base_url,
             p95_seconds=args.p95_seconds,
             error_rate=args.error_rate,
             start_rate=args.start_rate,
@@ -200,6 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             processes=args.processes,
             traffic=_traffic(description, scenario).with_ids(args.entity_ids, None),
         )
+        check_target_answers(search.base_url, description.health)
+    except HarnessError as error:
+        print(f"capacity: {error}", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="capacity-"))
+    try:
         print(f"capacity of {search.base_url}, scenario {search.scenario}, rates {search.rates()}")
         capacity = find_capacity(
             search, workdir, on_step=lambda step: print(step.row(), flush=True)
@@ -212,7 +230,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(capacity.conclusion())
-    return 0
+    return 0 if capacity.highest_passing_rate is not None else 1
+
+
+def checked_url(url: str) -> str:
+    """`--url` as the load plan takes it; `LoadPlanError` (the URL masked) for one that is
+    not http(s)://host[:port] or that carries credentials."""
+    if "@" in urlsplit(url).netloc:
+        raise LoadPlanError(
+            f"--url {shown_url(url)}: credentials in the URL are refused (they would reach "
+            "the output); give the URL without them and pass secrets through the environment "
+            "(a ${NAME} in the system description's requests)"
+        )
+    problem = url_problem(url, HTTP, "http://127.0.0.1:8000")
+    if problem is not None:
+        raise LoadPlanError(f"--url {url}: {problem}")
+    return url.rstrip("/")
+
+
+def check_target_answers(base_url: str, spec: HealthSpec) -> None:
+    """Something listens at `base_url` and its health check answers healthy (the system
+    description's `[health]`); `LoadPlanError` in one line before any load step otherwise."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise LoadPlanError(
+            f"--url {base_url}: nothing listens at {host}:{port} ({reason}); start the "
+            "target first, or give the URL it answers on"
+        ) from None
+    answer = health(base_url, spec)
+    if not answer.ok:
+        raise LoadPlanError(
+            f"--url {base_url}: the health check GET {spec.path} answered {answer.describe()}, "
+            f"not healthy (HTTP {spec.status}); measure a healthy target, or give --system the "
+            "description of the system there"
+        )
 
 
 def _default_workload(description: Description) -> str:

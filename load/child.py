@@ -35,6 +35,7 @@ from load.locust_user import CONTEXT_KEY, ITERATION_KEY, Engine, attach, mix_use
 from load.plan import LoadPlan
 from load.records import RecordWriter
 from load.traffic import Expectation
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 journal = logging.getLogger("load.child")  # what the child did, for the run's log
 EXIT_OK, EXIT_BAD_PLAN, EXIT_FAILED = 0, 2, 3
@@ -190,11 +191,7 @@ def run(plan: LoadPlan, process: int, path: Path, *, watch_stdin: bool) -> None:
         runner = environment.create_local_runner()
         runner.start(engine.vus, spawn_rate=plan.effective_spawn_rate)
         try:
-            _wait_until(
-                lambda: engine.joined >= (engine.vus if plan.open_model else 1),
-                time.monotonic() + START_SECONDS + plan.ramp_seconds,
-                f"{engine.vus} VUs did not join",
-            )
+            _joined(engine, START_SECONDS + plan.ramp_seconds)
             engine.start()
             helpers = [gevent.spawn(_flush, engine)]
             if watch_stdin:
@@ -220,10 +217,38 @@ def _load_window(engine: Engine) -> None:
         engine.window_end = min(engine.plan.duration_seconds, engine.offset())
 
 
+def _joined(engine: Engine, seconds: float) -> None:
+    """Until every VU (the open model) or the first (the closed one) has joined."""
+    wanted = engine.vus if engine.plan.open_model else 1
+    try:
+        wait_until(
+            lambda: engine.joined >= wanted or NotYet(f"{engine.joined} joined"),
+            seconds=seconds,
+            what=f"{wanted} of {engine.vus} VUs joining",
+            interval=POLL_SECONDS,
+            sleep=gevent.sleep,
+        )
+    except WaitTimeoutError as timeout:
+        raise RunFailedError(f"VUs did not join within the child's deadline: {timeout}") from None
+
+
 def _drain(engine: Engine) -> None:
-    give_up_at = time.monotonic() + DRAIN_SECONDS
-    while engine.busy() and time.monotonic() < give_up_at:
-        gevent.sleep(POLL_SECONDS)
+    """Until nothing is in flight; what still is after `DRAIN_SECONDS` is written down as
+    unfinished by `Engine.finish`."""
+    try:
+        wait_until(
+            lambda: not engine.busy() or NotYet(_busy(engine)),
+            seconds=DRAIN_SECONDS,
+            what="the requests in flight after the load window to end",
+            interval=POLL_SECONDS,
+            sleep=gevent.sleep,
+        )
+    except WaitTimeoutError as timeout:
+        journal.info("process %d: drain: %s; recorded as unfinished", engine.process, timeout)
+
+
+def _busy(engine: Engine) -> str:
+    return f"{len(engine.in_flight)} in flight, {len(engine.handed)} handed to a VU not yet sent"
 
 
 def _flush(engine: Engine) -> None:
@@ -241,13 +266,6 @@ def _watch_stdin(engine: Engine) -> None:
             engine.asked_to_stop = True
             engine.stop_requested.set()
             return
-
-
-def _wait_until(condition: Callable[[], bool], give_up_at: float, what: str) -> None:
-    while not condition():
-        if time.monotonic() > give_up_at:
-            raise RunFailedError(f"{what} within the child's deadline")
-        gevent.sleep(POLL_SECONDS)
 
 
 if __name__ == "__main__":

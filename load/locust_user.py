@@ -37,6 +37,7 @@ from locust import FastHttpUser, HttpUser, User, task
 from locust.env import Environment
 from locust.exception import RescheduleTask
 
+from load.host import cpu_times
 from load.pacing import IN_FLIGHT, LATE, NOT_SENT_ROUTE, Arrival, ArrivalSchedule, drop_reason
 from load.plan import LoadPlan
 from load.records import SUCCESS, RecordWriter
@@ -81,12 +82,14 @@ class Engine:
         self.asked_to_stop = False
         self.window_end = plan.duration_seconds
         self._cpu_at_t0 = 0.0
+        self._host_at_t0 = cpu_times()
 
     # timeline -------------------------------------------------------------------------
     def start(self) -> None:
         """Set t0 now, write the header, release the VUs."""
         self.t0 = time.monotonic()
         self._cpu_at_t0 = time.process_time()
+        self._host_at_t0 = cpu_times()
         self.writer.header(
             {
                 "process": self.process,
@@ -110,12 +113,15 @@ class Engine:
         return (time.process_time() - self._cpu_at_t0) / elapsed if elapsed > 0 else 0.0
 
     def progress(self) -> dict[str, Any]:
+        host_busy, host_steal = cpu_times().since(self._host_at_t0)
         return {
             "at": round(self.offset(), 6),
             "dispatched": self.next_index,
             "in_flight": len(self.in_flight),
             "peak_in_flight": self.peak_in_flight,
             "cpu": round(self.cpu_share(), 4),
+            "host_busy": round(host_busy, 4),
+            "host_steal": round(host_steal, 4),
         }
 
     def busy(self) -> bool:

@@ -80,6 +80,8 @@ class GeneratorStats:
     send_lag_max: float
     arrivals: int = 0  # due in the window: sent, pending or dropped
     max_dropped_ratio: float = 0.0
+    host_busy: float = 0.0  # the machine's CPU over the run (all cores; 1.0 = all busy)
+    host_steal: float = 0.0  # the share of it the hypervisor took for other guests
 
     @property
     def dropped_total(self) -> int:
@@ -112,7 +114,17 @@ class GeneratorStats:
                 f"the load generator's CPU was {self.cpu:.0%} busy (>= {SATURATED_CPU:.0%}): its "
                 "own queueing is in the latencies; add processes or lower the rate"
             )
+        if parts:  # what spoiled it is this machine, not the target: say how it was
+            parts.append(self.host())
         return "; ".join(parts) or None
+
+    def host(self) -> str:
+        """The machine's CPU over the run: what an invalid run names as its cause."""
+        return (
+            f"the host's CPU was {self.host_busy:.0%} busy, {self.host_steal:.1%} stolen by "
+            f"the hypervisor; the generator's send lag P99 {self.send_lag_p99 * 1e3:.0f} ms, "
+            f"max {self.send_lag_max * 1e3:.0f} ms"
+        )
 
     def _advice(self) -> str:
         advice = []
@@ -402,6 +414,8 @@ def _generator(
         send_lag_max=lags[-1] if lags else 0.0,
         arrivals=window.present + pending,
         max_dropped_ratio=plan.max_dropped_ratio,
+        host_busy=max((float(meta.get("host_busy", 0.0)) for meta in latest), default=0.0),
+        host_steal=max((float(meta.get("host_steal", 0.0)) for meta in latest), default=0.0),
     )
 
 

@@ -32,6 +32,7 @@ from load.errors import LoadRunError
 from load.plan import LoadPlan
 from load.records import RunRecords, read_run
 from load.result import LoadResult, ResultFiles, summarize
+from system.deadline import Deadline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # where `python -m load.child` runs
 STARTUP_MARGIN_SECONDS = 30.0  # Python + Locust import, VUs joining
@@ -64,7 +65,7 @@ class LoadRun:
         self.deadline = deadline_for(plan) if deadline_seconds is None else deadline_seconds
         self.result_dir = workdir / "result"
         self._children: list[subprocess.Popen[bytes]] = []
-        self._give_up_at = 0.0
+        self._deadline = Deadline(0.0)  # the run's, from start(): checked by check()
 
     @property
     def files(self) -> ResultFiles:
@@ -80,7 +81,7 @@ class LoadRun:
         self.result_dir.mkdir(exist_ok=True)
         plan_path = self.workdir / "plan.json"
         plan_path.write_text(self.plan.to_json())
-        self._give_up_at = time.monotonic() + self.deadline
+        self._deadline = Deadline(self.deadline)
         try:
             for index, log_path in enumerate(self.files.logs):
                 self._children.append(self._spawn(plan_path, index, log_path))
@@ -114,7 +115,7 @@ class LoadRun:
             if code is not None and code != 0:
                 self.close()
                 raise LoadRunError(self._failure(index, code))
-        if time.monotonic() > self._give_up_at:
+        if self._deadline.expired:
             self.close()
             raise LoadRunError(
                 f"load child did not finish within its deadline of {self.deadline:.0f} s; its "

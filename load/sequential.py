@@ -34,6 +34,7 @@ from load.errors import LoadPlanError
 from load.gates import Gate, GateOutcome, Verdict, evaluate
 from load.result import LoadResult
 from load.runner import LoadRun
+from system.deadline import Deadline
 
 DEFAULT_ALPHA = 0.05
 
@@ -148,7 +149,9 @@ def judge_sequentially(
 
 
 def _wait_for(run: LoadRun, moment: float, sleep: Callable[[float], None]) -> None:
-    """Until the monotonic `moment`, or until the run has ended."""
-    while time.monotonic() < moment and not run.finished():
+    """Until the monotonic `moment` (the look is due: not a timeout), or until the run has
+    ended; `run.check()` raises if a child failed or the run's own deadline passed."""
+    look = Deadline.until(moment)
+    while not look.expired and not run.finished():
         run.check()
-        sleep(min(0.2, max(0.0, moment - time.monotonic())))
+        sleep(min(0.2, look.remaining()))

@@ -4,14 +4,17 @@
   tests are one epic), a feature (its module), a story (its test function), a severity
   (`pr_gate`: critical, `drill`: normal, the harness's own tests: minor) and a title.
 - `environment.properties` (target, backend, images, the servers' versions, the harness's
-  version and git commit, Python) and `categories.json` (SLO violations, undecided gates,
-  invalid runs, harness or infrastructure errors) are written once per run into the
+  version and git commit, Python, the key Python packages' versions and the hash of the
+  pinned set, `constraints.txt`, the Go toolchain that built Toxiproxy and Toxiproxy's
+  version, both read from its binary) and `categories.json` (SLO violations, undecided
+  gates, invalid runs, harness or infrastructure errors) are written once per run into the
   results directory — by the controller only under pytest-xdist.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import platform
 import subprocess
@@ -23,9 +26,29 @@ import pytest
 
 from fixtures.phases import listen
 from fixtures.providers.registry import PROVIDERS
+from fixtures.tools import tools_home
 from plugins.target import HARNESS_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[1]
+# The Python packages whose versions decide what a run measures and how (all of them are
+# pinned in constraints.txt, whose hash is recorded beside them).
+KEY_PACKAGES = (
+    "pytest",
+    "pytest-xdist",
+    "allure-pytest",
+    "locust",
+    "chaostoolkit",
+    "chaostoolkit-lib",
+    "chaostoolkit-toxiproxy",
+    "psycopg",
+    "neo4j",
+    "redis",
+    "boto3",
+    "moto",
+    "testcontainers",
+    "pydantic",
+)
+GO_BUILDINFO_MAGIC = b"\xff Go buildinf:"
 LABEL = "allure_label"
 EPICS = {
     "load": "P95 latency and error rate under load",
@@ -121,12 +144,64 @@ def environment(config: pytest.Config) -> str:
         "harness.version": _version(),
         "harness.commit": _commit(),
         "python": platform.python_version(),
+        "python.constraints": _constraints_hash(),
     }
+    for package in KEY_PACKAGES:
+        values[f"python.{package}"] = _package_version(package)
+    go, toxiproxy = _go_build(tools_home() / "bin" / "toxiproxy-server")
+    values["go.toolchain"] = go
+    values["tool.toxiproxy"] = toxiproxy
     for name, provider in sorted(PROVIDERS.items()):
         image = getattr(__import__(provider.__module__, fromlist=["IMAGE"]), "IMAGE", None)
         if isinstance(image, str):
             values[f"server.{name}"] = image
     return "".join(f"{key}={_escaped(value)}\n" for key, value in values.items())
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def _constraints_hash() -> str:
+    """The first 16 hex digits of constraints.txt's SHA-256: which pinned set was installed."""
+    try:
+        return hashlib.sha256((ROOT / "constraints.txt").read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "-"
+
+
+def _go_build(binary: Path) -> tuple[str, str]:
+    """The Go version that built `binary` and its main module's version, from the build
+    information the Go linker embeds (Go 1.18+: the magic, pointer size, flags with bit 2,
+    then at offset 32 two length-prefixed strings: the Go version and the module info)."""
+    try:
+        data = binary.read_bytes()
+    except OSError:
+        return "-", "-"
+    start = data.find(GO_BUILDINFO_MAGIC)
+    if start < 0 or not data[start + 15] & 0x2:
+        return "-", "-"
+    go, offset = _uvarint_string(data, start + 32)
+    modules, _ = _uvarint_string(data, offset)
+    version = next(
+        (line.split("\t")[2] for line in modules.splitlines() if line.startswith("mod\t")), "-"
+    )
+    return go or "-", version
+
+
+def _uvarint_string(data: bytes, offset: int) -> tuple[str, int]:
+    length, shift = 0, 0
+    while offset < len(data):
+        byte = data[offset]
+        offset += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    return data[offset : offset + length].decode(errors="replace"), offset + length
 
 
 def _escaped(value: str) -> str:

@@ -534,6 +534,12 @@ class Dr(_Strict):
     consistency: Consistency | None = Field(
         None, description="the cross-store check of a restore of several stores"
     )
+    production_size_mb: float | None = Field(
+        None,
+        gt=0,
+        description="the production database's size in MB: the drill extrapolates the RTO "
+        "it measures at 10 MB, 100 MB and 1 GB to it (a least-squares line), against `rto`",
+    )
 
 
 class Publish(_Strict):

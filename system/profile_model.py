@@ -1,19 +1,103 @@
 """The target profile's model (design section 5): what `fixtures.profile` validates a
 profile against before it reads it, and what its JSON Schema is generated from.
 
-The model checks the shape: tables, keys, types, positive bounds. What needs more than a
-shape (a secret from the environment, a DSN that must parse, a file a key names, a DR
-tool's own keys) stays with the reader (`fixtures/profile.py`), which only ever sees a
-document this model accepted. Strict: TOML's types are exact, so "yes" is no bool.
+The model checks the shape: tables, keys, types, positive bounds, each service's URL
+(scheme, host, a port in 1-65535) and the fault kinds `[chaos] allow` names. What needs
+more than a shape (a secret from the environment, a DSN that must parse, a file a key
+names, a DR tool's own keys) stays with the reader (`fixtures/profile.py`), which only
+ever sees a document this model accepted. Strict: TOML's types are exact, so "yes" is no
+bool. Every command that takes a profile (pytest, `python -m drill`, `python -m chaos`)
+reads it through the same reader (`plugins.target.check_target`); `url_problem` and
+`shown_url` also check and show the URLs the commands take as flags.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Positive = float
+# The fault kinds (design section 5): what a profile's `[chaos] allow` may name and an
+# experiment's `fault` may be (chaos.experiments reads them from here).
+FAULT_KINDS = (
+    "latency", "partition", "kill", "pause", "disk", "cpu", "memory", "clock", "s3",
+)  # fmt: skip
+HTTP = ("http", "https")
+NEO4J = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
+def shown_url(url: str) -> str:
+    """The URL with whatever precedes "@" in its authority (user, password, token) masked:
+    what a message may quote."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url if "@" not in url else "***@" + url.rpartition("@")[2]
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+def url_problem(url: str, schemes: Collection[str], example: str) -> str | None:
+    """What is wrong with `url` as the address of a service: its scheme (one of `schemes`),
+    its host, its port (1-65535); None when nothing is. The message never quotes the URL
+    (it may hold a password). A part given as `${NAME}` is checked once it is substituted,
+    by the service's own reader."""
+    scheme, separator, rest = url.partition("://")
+    wanted = " or ".join(f"{name}://" for name in schemes)
+    fix = f"give a URL with scheme {wanted}, like {example}"
+    if "${" in scheme:
+        return None
+    if not separator:
+        return f"is not a URL (no scheme); {fix}"
+    if scheme.lower() not in schemes:
+        return f"has scheme {scheme!r}; {fix}"
+    return _authority_problem(url, rest, fix)
+
+
+def _authority_problem(url: str, rest: str, fix: str) -> str | None:
+    """The host and the port of a URL whose scheme is right."""
+    hostinfo = rest.partition("/")[0].partition("?")[0].partition("#")[0].rpartition("@")[2]
+    port = hostinfo.rpartition("]")[2].partition(":")[2]  # after an IPv6 address's "]"
+    problem = None
+    if "${" in hostinfo:
+        problem = None
+    elif not urlsplit(url).hostname:
+        problem = f"has no host; {fix}"
+    elif port and not port.isdigit():
+        problem = f"has port {port!r}, not a number; give the port the service listens on"
+    elif port and not 1 <= int(port) <= 65535:
+        problem = f"has port {int(port)}, outside 1-65535; give the port the service listens on"
+    return problem
+
+
+def _url(schemes: Collection[str], example: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        problem = url_problem(value, schemes, example)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return check
+
+
+def _dsn(value: str) -> str:
+    """A libpq DSN: its URL form is checked like a URL, but may name no host (a socket) or
+    several ("h1:5432,h2:5432": only its scheme is checked); key=value pairs by the reader."""
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        return value
+    checked = f"{scheme}://localhost/" if "," in rest.partition("/")[0] else value
+    problem = url_problem(checked, ("postgresql", "postgres"), "postgresql://app@db:5432/app")
+    if problem is not None and not problem.startswith("has no host"):
+        raise ValueError(problem)
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_url(HTTP, "https://api.example:8443"))]
 
 
 class _Strict(BaseModel):
@@ -39,38 +123,38 @@ class ProfileSlo(_Strict):
 
 
 class Api(_Strict):
-    url: str = Field(description="the target's base URL")
+    url: HttpUrl = Field(description="the target's base URL")
     entity_ids: str | None = Field(None, description="ids that exist there, e.g. '1-500'")
     entity_ids_file: str | None = Field(None, description="the same, one id per line")
 
 
 class Postgres(_Strict):
-    dsn: str
+    dsn: Annotated[str, AfterValidator(_dsn)]
     password: str | None = None
 
 
 class Neo4j(_Strict):
-    uri: str
+    uri: Annotated[str, AfterValidator(_url(NEO4J, "bolt://graph.example:7687"))]
     user: str | None = None
     password: str | None = None
 
 
 class Redis(_Strict):
-    url: str
+    url: Annotated[str, AfterValidator(_url(("redis", "rediss"), "redis://cache.example:6379/0"))]
     password: str | None = None
 
 
 class Url(_Strict):
-    url: str
+    url: HttpUrl
 
 
 class Toxiproxy(_Strict):
-    url: str
+    url: Annotated[str, AfterValidator(_url(("http",), "http://toxiproxy.example:8474"))]
     proxies: dict[str, str] = Field({}, description="dependency -> the proxy carrying it")
 
 
 class S3(_Strict):
-    endpoint_url: str
+    endpoint_url: HttpUrl
     bucket: str
     access_key_id: str | None = None
     secret_access_key: str | None = None
@@ -93,6 +177,16 @@ class Services(_Strict):
 
 class ChaosAllow(_Strict):
     allow: list[str] = Field([], description="fault kinds chaos experiments may inject here")
+
+    @field_validator("allow")
+    @classmethod
+    def _known_kinds(cls, allow: list[str]) -> list[str]:
+        unknown = sorted(set(allow) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(
+                f"names unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(FAULT_KINDS)}"
+            )
+        return allow
 
 
 class AlertsInduce(_Strict):
@@ -126,9 +220,11 @@ def profile_problem(document: dict[str, Any]) -> str | None:
         Profile.model_validate(document)
     except ValidationError as error:
         problems = error.errors(include_url=False)
-        # An unknown key explains a missing one (a typo): say it first.
+        # An unknown key explains a missing one (a typo): say it first; then the shape
+        # (a key missing, a wrong type), then what a value says (a URL, a fault kind).
         unknown = [problem for problem in problems if problem["type"] == "extra_forbidden"]
-        return _sentence((unknown or problems)[0])
+        shape = [problem for problem in problems if problem["type"] != "value_error"]
+        return _sentence((unknown or shape or problems)[0])
     return None
 
 
@@ -158,6 +254,8 @@ def _sentence(problem: Any) -> str:
         return f"key '{key}' is unknown (expected one of: {', '.join(_known(location[:-1]))})"
     if (kind, location) == ("missing", ["target"]):
         return "key 'target' is required: a [target] table with at least name"
+    if kind == "value_error":  # the model's own checks: their message says what to do
+        return f"key '{key}' " + str(problem["msg"]).removeprefix("Value error, ")
     template = _EXPECTED.get(kind)
     if template is None:
         return f"key '{key}': {problem['msg']}"

@@ -10,6 +10,7 @@ test, naming it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from alerting.rules import load_rules, rule_files
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
+from plugins.criteria import Criteria
 from system.description import Alerts
 
 RULES_CONFIG = "global:\n  evaluation_interval: 1m\nrule_files:\n{files}"
@@ -72,8 +74,12 @@ def _squeeze(promql: str) -> str:
 
 @pytest.mark.pr_gate
 @pytest.mark.quiet  # one Prometheus loading rules: beside a measurement under xdist
+@pytest.mark.criteria("deployed_rules")
 def test_prometheus_runs_every_rule_of_the_system_as_written(
-    service_launcher: ServiceLauncher, system_alerts: Alerts, request: pytest.FixtureRequest
+    service_launcher: ServiceLauncher,
+    system_alerts: Alerts,
+    request: pytest.FixtureRequest,
+    criteria: Criteria,
 ) -> None:
     prometheus = _prometheus_with_the_rules(service_launcher, request, system_alerts.rules)
     answer = requests.get(f"{prometheus.url}/api/v1/rules", params={"type": "alert"}, timeout=10)
@@ -82,7 +88,8 @@ def test_prometheus_runs_every_rule_of_the_system_as_written(
         rule["name"]: rule for group in answer.json()["data"]["groups"] for rule in group["rules"]
     }
     problems = []
-    for name, rule in sorted(load_rules(rule_files(system_alerts.rules)).items()):
+    written = load_rules(rule_files(system_alerts.rules))
+    for name, rule in sorted(written.items()):
         deployed = loaded.get(name)
         if deployed is None:
             problems.append(f"{name}: not loaded")
@@ -92,6 +99,15 @@ def test_prometheus_runs_every_rule_of_the_system_as_written(
             problems.append(
                 f"{name}: for {deployed.get('duration')} s, written {rule.for_seconds} s"
             )
+    criteria.record(
+        criterion="deployed_rules",
+        scope=f"{len(written)} rules of {Path(system_alerts.rules).name}",
+        bound=0,
+        unit="rules",
+        measured=len(problems),
+        verdict="pass" if not problems else "fail",
+        problems=problems,
+    )
     assert not problems, (
         f"{prometheus.url} does not run the rules of {system_alerts.rules} as written:\n"
         + "\n".join(problems)

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from alerting.induced import (
+    POLL_SECONDS,
     TEST_LABEL,
     active_alerts,
     bounds,
@@ -25,7 +26,6 @@ from alerting.induced import (
     induced,
     inducible,
     profile_timing,
-    wait_for,
 )
 from alerting.rules import load_rules, rule_files
 from fixtures.backend import Backend
@@ -34,6 +34,7 @@ from fixtures.providers.base import HttpEndpoint
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
 from plugins.settings import HarnessContext
+from system.deadline import Deadline, wait_until
 
 QUIET_PERIODS = 3  # no false alarm: watch three times the longest path to firing
 
@@ -67,12 +68,15 @@ def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
     fire_within, resolve_within = bounds(timing, deployed_for(prometheus.url, rule.name))
     with induced(pushgateway.url, pushed) as inducible_rule:
         started = time.monotonic()
-        fired = wait_for(lambda: bool(active_alerts(alertmanager.url, rule.name)), fire_within)
-        assert fired is not None, (
-            f"{rule.name} did not reach {alertmanager.describe()} within {fire_within:.1f} s "
-            f"(scrape {timing.scrape_interval:g} s + evaluation {timing.evaluation_interval:g} s "
-            f"+ for + group_wait {timing.group_wait:g} s + margin)"
+        firing = Deadline(fire_within)
+        firing.wait(
+            lambda: active_alerts(alertmanager.url, rule.name),
+            what=f"{rule.name} in {alertmanager.describe()} (scrape {timing.scrape_interval:g} "
+            f"s + evaluation {timing.evaluation_interval:g} s + for + group_wait "
+            f"{timing.group_wait:g} s + margin)",
+            interval=POLL_SECONDS,
         )
+        fired = firing.elapsed()
         (alert,) = active_alerts(alertmanager.url, rule.name)[:1]
         attach_json(f"{rule.name} in the Alertmanager", alert)
         expected = {**rule.labels, **inducible_rule.labels, **TEST_LABEL, "alertname": rule.name}
@@ -80,8 +84,12 @@ def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
         assert not wrong, f"{rule.name} arrived with labels {alert['labels']}, expected {wrong}"
         heal(pushgateway.url, inducible_rule)
         healed = time.monotonic()
-        resolved = wait_for(lambda: not active_alerts(alertmanager.url, rule.name), resolve_within)
-        assert resolved is not None, f"{rule.name} did not resolve within {resolve_within:.1f} s"
+        wait_until(
+            lambda: not active_alerts(alertmanager.url, rule.name),
+            seconds=resolve_within,
+            what=f"{rule.name} resolved in {alertmanager.describe()}",
+            interval=POLL_SECONDS,
+        )
     attach_text(
         "alert timings",
         f"{rule.name}: fired after {fired:.1f} s (bound {fire_within:.1f} s), resolved "
@@ -99,10 +107,12 @@ def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
 
 
 @pytest.mark.pr_gate
+@pytest.mark.criteria("no_false_alarms")
 def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
     service_launcher: ServiceLauncher,
     harness_context: HarnessContext,
     request: pytest.FixtureRequest,
+    criteria: Criteria,
 ) -> None:
     prometheus, alertmanager, pushgateway = _profile_stack(service_launcher, request)
     induce = service_launcher.profile.alerts_induce
@@ -114,4 +124,15 @@ def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
     with healthy(pushgateway.url, [inducible(description, name) for name in induce]):
         time.sleep(QUIET_PERIODS * longest)
         fired = {name: active_alerts(alertmanager.url, name) for name in induce}
-    assert not any(fired.values()), f"false alarm on healthy results: {fired}"
+    alarms = sorted(name for name, active in fired.items() if active)
+    criteria.record(
+        criterion="no_false_alarms",
+        scope=f"profile's Alertmanager, healthy results for {QUIET_PERIODS * longest:.0f} s",
+        bound=0,
+        unit="alerts",
+        measured=len(alarms),
+        verdict="pass" if not alarms else "fail",
+        rules=len(induce),
+        fired=alarms,
+    )
+    assert not alarms, f"false alarm on healthy results: {fired}"

@@ -149,21 +149,54 @@ def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
     measures = outcome.measures
     during = measures.get("during", {})
     # The bound is the experiment's own success claim, whether or not the run got as far as
-    # measuring it: one that claims requests fail fast (a database down) or a restart has
-    # none, and its success ratio, if any, is shown without a bound.
+    # measuring it. One that claims requests fail fast (a database down) shows its success
+    # ratio without a bound; one that measures no ratio at all (a restart, an archive
+    # fault) is judged on its hypothesis's checks: the row counts those that failed,
+    # against 0, never a pass with nothing measured.
     bound = outcome.experiment.success_claim()
-    criteria.record(
-        criterion="chaos_hypothesis",
-        scope=outcome.label,
-        bound=bound,
-        unit="ratio",
-        measured=during.get("success_ratio"),
-        interval=during.get("success_interval"),
-        verdict=outcome.verdict,
-        time_to_detect_s=measures.get("time_to_detect_seconds"),
-        time_to_recover_s=measures.get("time_to_recover_seconds"),
-        failures=outcome.failures,
-    )
+    common: dict[str, Any] = {
+        "time_to_detect_s": measures.get("time_to_detect_seconds"),
+        "time_to_recover_s": measures.get("time_to_recover_seconds"),
+        "failures": outcome.failures,
+    }
+    if bound is not None or "success_ratio" in during:
+        criteria.record(
+            criterion="chaos_hypothesis",
+            scope=outcome.label,
+            bound=bound,
+            unit="ratio",
+            measured=during.get("success_ratio"),
+            interval=during.get("success_interval"),
+            verdict=outcome.verdict,
+            **common,
+        )
+    else:
+        checked = outcome.checks > 0  # no check made: nothing was measured, not a pass
+        criteria.record(
+            criterion="chaos_hypothesis",
+            scope=outcome.label,
+            bound=0,
+            unit="checks failed",
+            measured=len(outcome.failures) if checked else None,
+            verdict=outcome.verdict if checked else "invalid",
+            checks=outcome.checks,
+            **common,
+        )
+    if "archive" in measures:
+        # An archive that cannot ship WAL is exposure, not loss: writes acknowledged during
+        # the fault would be lost with the primary. Fault + catch-up against the RPO bound.
+        archive = measures["archive"]
+        exposure = archive["exposure_seconds"]
+        criteria.record(
+            criterion="rpo",
+            scope=f"{outcome.label} (archive exposure)",
+            bound=archive["rpo_bound_seconds"],
+            unit="s",
+            measured=exposure,
+            verdict="pass" if exposure <= archive["rpo_bound_seconds"] else "fail",
+            catch_up_s=archive["catch_up_seconds"],
+            archived_segments=archive["archived_segments"],
+        )
     # What the hypothesis claims besides the success rate, each with its own bound: back
     # to steady state within the experiment's recovery bound, every acknowledged write kept.
     if "recovery_bound_seconds" in measures:

@@ -29,6 +29,7 @@ from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.api import ApiProvider
 from fixtures.providers.s3 import S3Endpoint
+from plugins.criteria import Criteria
 from plugins.evidence import attach_text
 from plugins.settings import HarnessContext
 
@@ -40,12 +41,14 @@ RECORDS = 500
 MARKER = ("reliability-harness:restore-marker", b"restored to one point")
 
 
+@pytest.mark.criteria("pitr_exact")
 def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
     native_launcher: ServiceLauncher,
     s3: S3Endpoint,
     neo4j_factory: Callable[..., Any],
     redis_factory: Callable[..., Any],
     harness_context: HarnessContext,
+    criteria: Criteria,
 ) -> None:
     system = harness_context.system
     check = system.description.dr.consistency
@@ -81,9 +84,25 @@ def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
         try:
             found = cross_store_diff(restored_pg.endpoint.dsn, restored_graph.endpoint, check)
             attach_text("cross-store check after restore", found.describe())
-            assert found.ok, found.describe()
             client = restored_cache.endpoint.client()
-            assert client.get(MARKER[0]) == MARKER[1]
+            cache_kept = client.get(MARKER[0]) == MARKER[1]
             client.close()
+            # One row per store restored to the point: what it holds that the others do not.
+            for scope, wrong in (
+                ("postgres (one point with neo4j)", len(found.records_without_nodes)),
+                ("neo4j (one point with postgres)", len(found.nodes_without_records)),
+                ("redis (one point: its snapshot's keys)", 0 if cache_kept else 1),
+            ):
+                criteria.record(
+                    criterion="pitr_exact",
+                    scope=scope,
+                    bound=0,
+                    unit="rows",
+                    measured=wrong,
+                    verdict="pass" if wrong == 0 else "fail",
+                    records=RECORDS,
+                )
+            assert found.ok, found.describe()
+            assert cache_kept, f"the restored cache lost {MARKER[0]!r}"
         finally:
             restored_pg.service.stop()

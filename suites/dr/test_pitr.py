@@ -10,7 +10,6 @@ must end in Postgres's own error.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from dr.targets import RecoveryTarget, format_lsn
 from fixtures.launcher import ServiceLauncher
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
+from system.deadline import wait_until
 
 pytestmark = pytest.mark.destructive
 # The PR gate (and `make test`) restores to the targets where inclusive and exclusive
@@ -118,8 +118,12 @@ class Refused:
 def _beyond_the_archive(history: History) -> RecoveryTarget:
     """A time after the last archived commit (and already past)."""
     moment = history.ledger.batches[-1].committed_at + timedelta(milliseconds=500)
-    while datetime.now(UTC) <= moment:
-        time.sleep(0.1)
+    # A moment of the wall clock (the restore target is one), half a second away at most.
+    wait_until(
+        lambda: datetime.now(UTC) > moment,
+        seconds=5.0,
+        what=f"the wall clock past {moment.isoformat()}",
+    )
     return RecoveryTarget("time", moment.isoformat(sep=" "), True)
 
 

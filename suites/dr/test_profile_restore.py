@@ -112,8 +112,12 @@ def test_the_newest_backup_restores_with_its_tables_and_a_measured_rpo(
 
 
 @pytest.mark.pr_gate
+@pytest.mark.criteria("pitr_exact")
 def test_a_marker_written_now_is_in_a_restore_to_now(
-    harness_context: HarnessContext, restore_launcher: ServiceLauncher, tmp_path: Path
+    harness_context: HarnessContext,
+    restore_launcher: ServiceLauncher,
+    tmp_path: Path,
+    criteria: Criteria,
 ) -> None:
     profile = _profile_with_archive(harness_context)
     assert profile.dr is not None
@@ -130,5 +134,13 @@ def test_a_marker_written_now_is_in_a_restore_to_now(
     marker = write_marker(postgres)
     restored = marker_restored(
         restore_launcher, tool, marker, _work(restore_launcher), login_of(postgres)
+    )
+    criteria.record(
+        criterion="pitr_exact",
+        scope="profile's postgres: a marker written now, restored to now",
+        bound=0,
+        unit="rows",
+        measured=0 if restored else 1,
+        verdict="pass" if restored else "fail",
     )
     assert restored, f"a restore to {marker[1].isoformat()} does not hold the marker committed then"

@@ -30,7 +30,7 @@ from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS
 from dr.holdings import expected_holdings
 from dr.loss import RecoveryTime, publish_recovery, require_rpo, require_rto
 from dr.recovery import LOCAL_ROWS_REQUIRED, Recovered, measure_recovery
-from dr.report import plot_rto, rto_table
+from dr.report import extrapolate_rto, plot_rto, rto_table
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
 from fixtures.providers.s3 import S3Endpoint
@@ -141,6 +141,7 @@ DRILL_SIZES_MB = (10, 100, 1000)
 
 
 @pytest.mark.drill
+@pytest.mark.criteria("rto")
 def test_rto_by_database_size(
     native_launcher: ServiceLauncher,
     s3: S3Endpoint,
@@ -148,9 +149,11 @@ def test_rto_by_database_size(
     recovery_stores: FreshStores,
     pushgateway: HttpEndpoint,
     harness_context: HarnessContext,
+    criteria: Criteria,
     tmp_path: Path,
 ) -> None:
-    """The drill: RTO at 10 MB, 100 MB and 1 GB, with production's 60 s archive_timeout.
+    """The drill: RTO at 10 MB, 100 MB and 1 GB, with production's 60 s archive_timeout,
+    a row per size, and extrapolated to the description's `[dr] production_size_mb`.
 
     The largest is lost at a random moment 60-120 s after its base backup, a random phase
     of the archive cycle: its RPO is the one measured at production's timeout (and
@@ -159,7 +162,8 @@ def test_rto_by_database_size(
     slo = harness_context.slo
     rows: list[tuple[int, RecoveryTime]] = []
     for megabytes in DRILL_SIZES_MB:
-        window = (60.0, 120.0) if megabytes == DRILL_SIZES_MB[-1] else (6.0, 12.0)
+        largest = megabytes == DRILL_SIZES_MB[-1]
+        window = (60.0, 120.0) if largest else (6.0, 12.0)
         recovered = _measured(
             native_launcher,
             s3,
@@ -170,12 +174,44 @@ def test_rto_by_database_size(
             write_seconds=random.uniform(*window),  # noqa: S311 - a random moment
             archive_timeout_seconds=60.0,
         )
-        point = recovered.point
-        rows.append((megabytes, recovered.time))
+        point, recovery = recovered.point, recovered.time
+        rows.append((megabytes, recovery))
+        scope = f"postgres {megabytes} MB (primary lost)"
+        measured = [("rto", recovery.seconds, slo.rto_seconds)]
+        if largest:  # the RPO at production's archive_timeout (the smaller ones: see above)
+            measured.append(("rpo", point.seconds, slo.rpo_seconds))
+        for criterion, seconds, bound in measured:
+            criteria.record(
+                criterion=criterion,
+                scope=scope,
+                bound=bound,
+                unit="s",
+                measured=seconds,
+                verdict="pass" if seconds <= bound else "fail",
+                database="postgres",
+                megabytes=megabytes,
+            )
         require_rpo(point, slo.rpo_seconds)
         _require_holdings(recovered)
     attach_text("RTO by database size", rto_table(rows, slo.rto_seconds))
     attach_file("RTO by database size", plot_rto(rows, tmp_path / "rto-by-size.png"))
     _publish(pushgateway, harness_context, point.seconds, rows[-1][1].seconds)
+    production = harness_context.system.description.dr.production_size_mb
+    extrapolated = None if production is None else extrapolate_rto(rows, production)
+    if extrapolated is not None:
+        attach_text("RTO extrapolated", extrapolated.describe())
+        criteria.record(
+            criterion="rto",
+            scope=f"postgres {production:g} MB (extrapolated)",
+            bound=slo.rto_seconds,
+            unit="s",
+            measured=extrapolated.seconds,
+            verdict="pass" if extrapolated.seconds <= slo.rto_seconds else "fail",
+            database="postgres",
+            extrapolated_from_mb=list(DRILL_SIZES_MB),
+            seconds_per_gb=extrapolated.seconds_per_gb,
+        )
     for _, recovery in rows:
         require_rto(recovery, slo.rto_seconds)
+    if extrapolated is not None:
+        assert extrapolated.seconds <= slo.rto_seconds, extrapolated.describe()

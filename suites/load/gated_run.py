@@ -28,8 +28,11 @@ from load.runner import start_load
 from load.sequential import Decision, Looks, judge_sequentially
 from plugins.criteria import Criteria
 from plugins.evidence import attach_file, attach_text
+from system.criteria import Verdict
 
 SCRAPE_INTERVAL_SECONDS = 1.0
+# Runs the host may spoil before the last one's invalid verdict stands (named in its rows).
+RUNS_SPOILED_MAX = 1
 # After the run, wait for two scrapes so Prometheus has seen the run's last requests.
 SETTLE_SECONDS = 2 * SCRAPE_INTERVAL_SECONDS + 0.5
 
@@ -73,25 +76,47 @@ def run_gated(
     metrics: ServerMetrics | None = None,
 ) -> GatedRun:
     """Run `plan` until its `gates` decide; attach evidence; fail (one line per gate)
-    unless every gate passed and the client agrees with the server (`metrics`)."""
-    with (
-        phase(f"load: {plan.scenario}, judged after {looks.first_seconds:g} s and on"),
-        start_load(plan, workdir / "load") as run,
-    ):
-        decision = judge_sequentially(run, [bounded.gate for bounded in gates], looks)
+    unless every gate passed and the client agrees with the server (`metrics`).
+
+    A run the host spoiled (the generator could not hold the plan, and no gate failed
+    the target) is run again, up to `RUNS_SPOILED_MAX` times: the rows are the last
+    run's, and name the spoiled ones and what spoiled them (`spoiled_runs`)."""
+    spoiled: list[str] = []
+    for attempt in range(1, RUNS_SPOILED_MAX + 2):
+        where = workdir if attempt == 1 else workdir / f"again-{attempt}"
+        with (
+            phase(f"load: {plan.scenario}, judged after {looks.first_seconds:g} s and on"),
+            start_load(plan, where / "load") as run,
+        ):
+            decision = judge_sequentially(run, [bounded.gate for bounded in gates], looks)
+        problem = _spoiled(decision)
+        if problem is None or attempt > RUNS_SPOILED_MAX:
+            break
+        spoiled.append(problem)
+        attach_text(f"run {attempt} spoiled by the host, run again", problem)
     result = decision.result
-    evidence = write_evidence(result, workdir / "evidence", bound=plan.latency_bound_seconds)
+    evidence = write_evidence(result, where / "evidence", bound=plan.latency_bound_seconds)
     attach_evidence(result, evidence)
     checked, server_view = _server_view(result, prometheus_url, metrics)
     report = _report(decision, server_view)
+    if spoiled:
+        report += "\nruns spoiled by the host before this one: " + " | ".join(spoiled)
     attach_text("gates", report)
     if criteria is not None:
-        _record(criteria, decision, gates, checked)
+        _record(criteria, decision, gates, checked, spoiled)
     if not decision.passed:
         pytest.fail(report, pytrace=False)
     if checked is not None and not checked.ok:
         pytest.fail(f"{report}\nthe client and the server disagree:\n{checked.message}", False)
     return GatedRun(decision, checked, evidence)
+
+
+def _spoiled(decision: Decision) -> str | None:
+    """What spoiled the run, when it is invalid and no gate failed the target."""
+    verdicts = {outcome.verdict for outcome in decision.outcomes}
+    if Verdict.INVALID not in verdicts or Verdict.FAIL in verdicts:
+        return None
+    return decision.result.generator.problem() or "the generator did not hold the plan"
 
 
 def _report(decision: Decision, server_view: str) -> str:
@@ -137,6 +162,7 @@ def _record(
     decision: Decision,
     gates: Sequence[Bounded],
     checked: CrossCheck | None,
+    spoiled: Sequence[str] = (),
 ) -> None:
     result = decision.result
     server = None if checked is None or not checked.comparisons else checked.comparisons[0]
@@ -145,7 +171,13 @@ def _record(
         bounded = criterion_of[outcome.gate]
         gate = outcome.gate
         whole = gate.route is None
-        extra = {} if bounded.baseline is None else {"baseline": bounded.baseline}
+        extra: dict[str, object] = (
+            {} if bounded.baseline is None else {"baseline": bounded.baseline}
+        )
+        if spoiled:
+            extra["spoiled_runs"] = list(spoiled)
+        if outcome.verdict is Verdict.INVALID:  # what spoiled it: the host, named
+            extra["spoiled_by"] = result.generator.problem()
         bound, measured, interval = row_values(bounded, outcome)
         criteria.record(
             criterion=bounded.criterion,

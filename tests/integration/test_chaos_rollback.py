@@ -30,6 +30,7 @@ from chaos.stack import ChaosStack, chaos_stack
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import Slo
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
@@ -134,11 +135,13 @@ def left_behind(
     return found
 
 
-def wait_until_clean(toxiproxy: ToxiproxyEndpoint, run_marker: str) -> list[str]:
-    give_up_at = time.monotonic() + CLEANUP_SECONDS
-    while (leftovers := left_behind(toxiproxy, run_marker)) and time.monotonic() < give_up_at:
-        time.sleep(0.5)
-    return leftovers
+def wait_until_clean(toxiproxy: ToxiproxyEndpoint, run_marker: str) -> None:
+    wait_until(
+        lambda: not (left := left_behind(toxiproxy, run_marker)) or NotYet(f"left: {left}"),
+        seconds=CLEANUP_SECONDS,
+        what="nothing of the run left behind",
+        interval=0.5,
+    )
 
 
 @pytest.fixture
@@ -179,6 +182,7 @@ from chaos import experiments
 from chaos.stack import chaos_stack
 from fixtures.profile import Slo
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 def test_hold_every_fault(service_launcher, tmp_path):
     host, port = os.environ["HARNESS_TOXIPROXY"].rsplit(":", 1)
@@ -220,19 +224,21 @@ def wait_for_faults(
     process: subprocess.Popen[bytes], state: Path, toxiproxy: ToxiproxyEndpoint, log: Path
 ) -> None:
     """Until the run holds its toxic and a frozen Neo4j (the state file is written first)."""
-    give_up_at = time.monotonic() + START_SECONDS
-    while time.monotonic() < give_up_at:
+
+    def holding() -> bool:
         assert process.poll() is None, f"the holding run ended early:\n{log.read_text()[-3000:]}"
         stopped = any(
             line.startswith("State:\tT")
             for status in Path("/proc").glob("[0-9]*/status")
             for line in _lines(status)
         )
-        if state.exists() and harness_toxics(toxiproxy) and stopped:
-            time.sleep(2)  # the stress and the partition come right after
-            return
-        time.sleep(0.5)
-    pytest.fail(f"the holding run never held its faults:\n{log.read_text()[-3000:]}")
+        return state.exists() and bool(harness_toxics(toxiproxy)) and stopped
+
+    try:
+        wait_until(holding, seconds=START_SECONDS, what="the run holding its faults", interval=0.5)
+    except WaitTimeoutError as timeout:
+        pytest.fail(f"{timeout}:\n{log.read_text()[-3000:]}")
+    time.sleep(2)  # the stress and the partition come right after
 
 
 def _lines(path: Path) -> list[str]:
@@ -256,7 +262,6 @@ def test_an_interrupted_or_killed_run_leaves_no_fault_behind(
         wait_for_faults(process, state, shared_toxiproxy, tmp_path / "run.log")
         process.send_signal(signal_number)
         process.wait(timeout=90)
-        leftovers = wait_until_clean(shared_toxiproxy, json.loads(state.read_text())["run"])
+        wait_until_clean(shared_toxiproxy, json.loads(state.read_text())["run"])
     finally:
         process.kill()
-    assert leftovers == [], leftovers

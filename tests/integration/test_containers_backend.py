@@ -45,6 +45,7 @@ from fixtures.providers.s3 import S3Provider
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint, ToxiproxyProvider
 from fixtures.toxiproxy_client import latency, toxic
 from plugins.settings import HarnessContext
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -269,20 +270,26 @@ def test_a_killed_pytest_leaves_no_container(docker_host: str, pytester: pytest.
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not state.exists():
+
+        def started() -> bool:
             assert run.poll() is None, f"the holding run ended:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no container started:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
+            return state.exists()
+
+        try:
+            wait_until(started, seconds=120, what="a container started", interval=0.2)
+        except WaitTimeoutError as timeout:
+            pytest.fail(f"{timeout}:\n{log.read_text()[-3000:]}")
         session = json.loads(state.read_text())["session"]
         assert _containers_of(docker_host, session), "its container should be up before the kill"
     finally:
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
-    deadline = time.monotonic() + REAP_SECONDS
-    while _containers_of(docker_host, session) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _containers_of(docker_host, session) == [], f"left after {REAP_SECONDS:g} s"
+    wait_until(
+        lambda: not (left := _containers_of(docker_host, session)) or NotYet(f"left: {left}"),
+        seconds=REAP_SECONDS,
+        what=f"the containers of session {session} reaped",
+        interval=0.5,
+    )
 
 
 def test_a_paused_container_answers_again_after_resume(

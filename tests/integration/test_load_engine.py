@@ -36,6 +36,7 @@ from load.result import LoadResult
 from load.runner import run_load, start_load
 from load.sequential import Looks, judge_sequentially
 from load.traffic import Traffic
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 from tests.reference import traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
@@ -96,17 +97,16 @@ class Stub:
 
 
 def _wait_ready(stub: Stub, process: subprocess.Popen[bytes], log: Path) -> None:
-    give_up_at = time.monotonic() + READY_SECONDS
-    while time.monotonic() < give_up_at:
+    def answering() -> bool:
         if process.poll() is not None:
             pytest.fail(f"load stub exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            stub.count()
-        except OSError:
-            time.sleep(0.1)
-        else:
-            return
-    pytest.fail(f"load stub not ready within {READY_SECONDS} s: {log.read_text()[-2000:]}")
+        stub.count()
+        return True
+
+    try:
+        wait_until(answering, seconds=READY_SECONDS, what="the load stub", retry_on=(OSError,))
+    except WaitTimeoutError as timeout:
+        pytest.fail(f"{timeout}: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -405,10 +405,12 @@ def test_a_load_child_ends_when_its_parent_is_killed(stub: Stub, tmp_path: Path)
         assert parent.stdout.readline().strip() == "started"
         parent.kill()
         parent.wait(timeout=10)
-        give_up_at = time.monotonic() + 15
-        while _processes_naming(tmp_path) and time.monotonic() < give_up_at:
-            time.sleep(0.2)
-        assert _processes_naming(tmp_path) == [], "the load child outlived its parent"
+        wait_until(
+            lambda: not (left := _processes_naming(tmp_path)) or NotYet(f"still there: {left}"),
+            seconds=15,
+            what="the load child gone with its parent",
+            interval=0.2,
+        )
     finally:
         parent.kill()
     footer = (tmp_path / "result" / "records-0.tsv").read_text().splitlines()[-1]
@@ -437,10 +439,12 @@ def _scraped_after(prometheus: str, moment: float) -> bool:
 
 
 def _wait_for_scrape(prometheus: str, moment: float) -> None:
-    give_up_at = time.monotonic() + 10 * SCRAPE_SECONDS
-    while not _scraped_after(prometheus, moment):
-        assert time.monotonic() < give_up_at, "Prometheus did not scrape the stub after the run"
-        time.sleep(0.2)
+    wait_until(
+        lambda: _scraped_after(prometheus, moment),
+        seconds=10 * SCRAPE_SECONDS,
+        what="Prometheus scraping the stub after the run",
+        interval=0.2,
+    )
 
 
 def test_client_and_server_p95_are_compared_and_a_disagreement_fails_loudly(

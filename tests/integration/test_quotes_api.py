@@ -31,6 +31,7 @@ from examples.quotes_api.domain import derived_price_cents
 from examples.quotes_api.seed import generate_quotes
 from fixtures.lifecycle.ports import LOOPBACK, PortAllocator
 from fixtures.providers.postgres import PostgresEndpoint
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -134,30 +135,33 @@ def running_app(database_url: str, **settings: str) -> Iterator[QuotesApp]:
 
 
 def wait_until_answering(app: QuotesApp) -> None:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
+    def answering() -> bool:
         if app.process.poll() is not None:
             pytest.fail(f"the quotes API exited with {app.process.returncode}:\n{app.log()}")
-        try:
-            if app.get("/login").status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the quotes API did not answer within {START_DEADLINE_SECONDS:g} s:\n{app.log()}")
+        return app.get("/login").status_code == 200
+
+    try:
+        wait_until(
+            answering,
+            seconds=START_DEADLINE_SECONDS,
+            what="the quotes API answering /login",
+            retry_on=(requests.ConnectionError,),
+        )
+    except WaitTimeoutError as timeout:
+        pytest.fail(f"{timeout}:\n{app.log()}")
 
 
-def eventually(check: Callable[[], bool], seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
+def eventually_answers(app: QuotesApp, code: int, seconds: float = 15.0) -> None:
+    """Until /status answers `code`; else a failure naming its last answer, with the log."""
 
+    def answers() -> bool | NotYet:
+        status = app.get("/status").status_code
+        return status == code or NotYet(f"HTTP {status}")
 
-def status_is(app: QuotesApp, code: int) -> Callable[[], bool]:
-    return lambda: app.get("/status").status_code == code
+    try:
+        wait_until(answers, seconds=seconds, what=f"/status answering {code}")
+    except WaitTimeoutError as timeout:
+        pytest.fail(f"{timeout}:\n{app.log()}")
 
 
 def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:
@@ -201,7 +205,7 @@ def app(database_url: str) -> Iterator[QuotesApp]:
     seeded = run_seed(database_url, "--quotes", str(SEEDED_QUOTES))
     assert seeded.returncode == 0, seeded.stderr
     with running_app(database_url) as running:
-        assert eventually(status_is(running, 200)), running.log()
+        eventually_answers(running, 200)
         yield running
 
 
@@ -377,7 +381,7 @@ def test_the_generate_delay_makes_generate_slower_than_the_bound(
     app: QuotesApp, database_url: str
 ) -> None:
     with running_app(database_url, QUOTES_FAULT_GENERATE_DELAY_SECONDS="1.0") as slow:
-        assert eventually(status_is(slow, 200)), slow.log()
+        eventually_answers(slow, 200)
         for _ in range(2):
             answer, seconds = timed(lambda: slow.generate("slow", [("QS-0003", 1)]))
             assert answer.status_code == 201, answer.text
@@ -398,7 +402,7 @@ def test_the_generate_delay_makes_generate_slower_than_the_bound(
 @pytest.mark.usefixtures("app")  # seeded: quote 1 exists
 def test_the_error_share_answers_500_on_the_api_only(database_url: str) -> None:
     with running_app(database_url, QUOTES_FAULT_ERROR_SHARE="0.5") as failing:
-        assert eventually(status_is(failing, 200)), failing.log()
+        eventually_answers(failing, 200)
         answers = [failing.get("/api/v1/quotes/1") for _ in range(60)]
         assert all(failing.get("/status").status_code == 200 for _ in range(10))
         assert all(failing.get("/login").status_code == 200 for _ in range(10))
@@ -423,7 +427,7 @@ def test_status_degrades_within_the_timeout_when_postgres_hangs_or_is_gone(
         running_app(url, QUOTES_DB_TIMEOUT_SECONDS=str(SHORT_TIMEOUT)) as checked,
         running_app(url, QUOTES_FAULT_STATUS_UNCHECKED="1") as unchecked,
     ):
-        assert eventually(status_is(checked, 200)), checked.log()
+        eventually_answers(checked, 200)
         assert checked.generate("before", [("QS-0004", 1)]).status_code == 201
 
         own.pause()  # frozen: connections stay open, nothing answers
@@ -438,7 +442,7 @@ def test_status_degrades_within_the_timeout_when_postgres_hangs_or_is_gone(
             assert seconds < ANSWER_BOUND
         finally:
             own.resume()
-        assert eventually(status_is(checked, 200)), checked.log()
+        eventually_answers(checked, 200)
 
         own.kill()  # gone (SIGKILL): a stop would wait for the app's connections to end
         status, seconds = timed(lambda: checked.get("/status"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,20 +21,9 @@ from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.redis import RedisEndpoint
 from fixtures.providers.s3 import S3Endpoint
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from system.deadline import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(check: Callable[[], Any], deadline_seconds: float = 15.0) -> Any:
-    """Poll `check` until it returns a truthy value or the deadline passes (then fail)."""
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {deadline_seconds} s", pytrace=False)
-        time.sleep(0.2)
 
 
 def test_postgres_commits_and_reads_back(postgres: PostgresEndpoint) -> None:
@@ -82,7 +70,8 @@ def test_prometheus_scrapes_itself(prometheus: HttpEndpoint) -> None:
         result: list[Any] = answer.json()["data"]["result"]
         return [sample for sample in result if sample["value"][1] == "1"]
 
-    assert eventually(up)[0]["metric"]["job"] == "prometheus"
+    scraped = wait_until(up, seconds=15, what="Prometheus scraping itself", interval=0.2)
+    assert scraped[0]["metric"]["job"] == "prometheus"
 
 
 def test_alertmanager_accepts_and_lists_an_alert(alertmanager: HttpEndpoint) -> None:
@@ -98,7 +87,7 @@ def test_alertmanager_accepts_and_lists_an_alert(alertmanager: HttpEndpoint) -> 
         alerts = requests.get(f"{alertmanager.url}/api/v2/alerts", timeout=5).json()
         return any(alert["labels"]["alertname"] == name for alert in alerts)
 
-    assert eventually(listed)
+    wait_until(listed, seconds=15, what=f"{name} listed by the Alertmanager", interval=0.2)
 
 
 def test_pushgateway_exposes_a_pushed_metric(pushgateway: HttpEndpoint) -> None:
@@ -166,7 +155,12 @@ def test_api_dependency_cut_at_its_proxy_shows_in_health(api: ApiEndpoint) -> No
     assert health.status_code == 503
     assert health.json()["checks"]["neo4j"] != "ok"
     assert health.json()["checks"]["postgres"] == "ok"
-    assert eventually(lambda: requests.get(f"{api.url}/healthz", timeout=10).status_code == 200)
+    wait_until(
+        lambda: requests.get(f"{api.url}/healthz", timeout=10).status_code == 200,
+        seconds=15,
+        what="the target healthy again with its Neo4j proxy back",
+        interval=0.2,
+    )
 
 
 def test_api_factory_target_has_its_fault_and_proxies_and_cleans_up(

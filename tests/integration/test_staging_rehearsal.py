@@ -32,6 +32,7 @@ import requests
 
 from fixtures.profile import load_profile
 from fixtures.providers.postgres import PostgresProvider
+from system.deadline import WaitTimeoutError, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,11 +76,15 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
             start_new_session=True,
         )
     try:
-        give_up_at = time.monotonic() + START_SECONDS
-        while not profile.exists():
+
+        def written() -> bool:
             assert stack.poll() is None, f"the rehearsal stack ended:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < give_up_at, f"no profile:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
+            return profile.exists()
+
+        try:
+            wait_until(written, seconds=START_SECONDS, what=f"profile {profile}", interval=0.5)
+        except WaitTimeoutError as timeout:
+            pytest.fail(f"{timeout}:\n{log.read_text()[-3000:]}")
         time.sleep(1)  # the export lines follow the profile
         exports = dict(re.findall(r"^export (\w+)=(.*)$", log.read_text(), re.MULTILINE))
         yield Rehearsal(profile, exports)

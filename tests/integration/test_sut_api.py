@@ -36,6 +36,7 @@ from fixtures.providers.neo4j import Neo4jEndpoint, Neo4jProvider
 from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
 from fixtures.providers.redis import RedisEndpoint, RedisProvider
 from sut.seed import SeedReport, generate_graph, seed
+from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -160,29 +161,34 @@ def running_target(environment: Mapping[str, str], *, healthy: bool = True) -> I
 
 
 def wait_for_health(target: Target, healthy: bool) -> None:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    last = "no answer yet"
-    while time.monotonic() < deadline:
+    """Until /healthz answers 200 (`healthy`) or anything at all."""
+
+    def answered() -> bool | NotYet:
         if target.process.poll() is not None:
             pytest.fail(f"target exited with {target.process.returncode}: {target.log()}")
-        try:
-            answer = requests.get(target.url + "/healthz", timeout=5)
-        except requests.ConnectionError as error:
-            last = str(error)
-        else:
-            if answer.status_code == 200 or not healthy:
-                return
-            last = f"{answer.status_code} {answer.text}"
-        time.sleep(0.1)
-    pytest.fail(f"target not healthy within {START_DEADLINE_SECONDS} s: {last}\n{target.log()}")
+        answer = requests.get(target.url + "/healthz", timeout=5)
+        return (
+            answer.status_code == 200
+            or not healthy
+            or NotYet(f"{answer.status_code} {answer.text}")
+        )
+
+    try:
+        wait_until(
+            answered,
+            seconds=START_DEADLINE_SECONDS,
+            what="the target answering /healthz" + (" healthy" if healthy else ""),
+            retry_on=(requests.ConnectionError,),
+        )
+    except WaitTimeoutError as timeout:
+        pytest.fail(f"{timeout}\n{target.log()}")
 
 
 def eventually(check: Callable[[], bool], deadline_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_seconds} s", pytrace=False)
-        time.sleep(0.2)
+    try:
+        wait_until(check, seconds=deadline_seconds, what=what, interval=0.2)
+    except WaitTimeoutError as timeout:
+        pytest.fail(str(timeout), pytrace=False)
 
 
 def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:

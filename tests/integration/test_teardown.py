@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from fixtures.lifecycle.reaper import process_group_alive
 from fixtures.providers.registry import PROVIDERS
+from system.deadline import Deadline, NotYet, WaitTimeoutError, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -65,12 +65,17 @@ def start_holding_run(pytester: pytest.Pytester, state_file: Path) -> subprocess
 
 
 def wait_for_state(run: subprocess.Popen[bytes], state_file: Path, log: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while not state_file.exists():
-        if run.poll() is not None or time.monotonic() > deadline:
-            run.kill()
-            pytest.fail(f"the holding run did not start every service:\n{log.read_text()}")
-        time.sleep(0.2)
+
+    def written() -> bool:
+        if run.poll() is not None:
+            pytest.fail(f"the holding run ended before its state:\n{log.read_text()}")
+        return state_file.exists()
+
+    try:
+        wait_until(written, seconds=START_DEADLINE_SECONDS, what="every service", interval=0.2)
+    except WaitTimeoutError as timeout:
+        run.kill()
+        pytest.fail(f"the holding run did not start {timeout}:\n{log.read_text()}")
     state: dict[str, Any] = json.loads(state_file.read_text())
     return state
 
@@ -108,10 +113,9 @@ def test_a_signalled_run_leaves_nothing_behind(
     assert leftovers(state), "the services should be up before the signal"
 
     os.kill(run.pid, signal_number)
-    signalled = time.monotonic()
+    cleanup = Deadline(CLEANUP_DEADLINE_SECONDS)  # from the signal, the run's exit included
     run.wait(timeout=60)
-    while leftovers(state) and time.monotonic() - signalled < CLEANUP_DEADLINE_SECONDS:
-        time.sleep(0.1)
-    assert leftovers(state) == [], (
-        f"still there {CLEANUP_DEADLINE_SECONDS} s after {signal_number.name}"
+    cleanup.wait(
+        lambda: not (left := leftovers(state)) or NotYet(f"still there: {left}"),
+        what=f"nothing left after {signal_number.name}",
     )

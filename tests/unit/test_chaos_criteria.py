@@ -11,13 +11,24 @@ from system.criteria import CriterionRow
 from tests.reference import EXPERIMENTS_DIR
 
 KILL = read(EXPERIMENTS_DIR / "api-kill.json")
+THROTTLE = read(EXPERIMENTS_DIR / "s3-throttle.json")
+PROBE = {"activity": {"type": "probe", "name": "p"}, "status": "succeeded"}
+# A journal of two steady-state probes before, one after, and two probes in the method.
+JOURNAL = {
+    "steady_states": {"before": {"probes": [PROBE, PROBE]}, "after": {"probes": [PROBE]}},
+    "run": [PROBE, {"activity": {"type": "action", "name": "a"}}, PROBE],
+}
 
 
 def rows_of(
-    measures: dict[str, object], failures: list[str], experiment: Experiment = KILL
+    measures: dict[str, object],
+    failures: list[str],
+    experiment: Experiment = KILL,
+    journal: dict[str, object] | None = None,
 ) -> dict[str, CriterionRow]:
     sink: list[CriterionRow] = []
-    record_outcome(Criteria("t", sink), Outcome(experiment, "", {}, failures, dict(measures)))
+    played = JOURNAL if journal is None else journal
+    record_outcome(Criteria("t", sink), Outcome(experiment, "", played, failures, dict(measures)))
     return {row.criterion: row for row in sink}
 
 
@@ -31,7 +42,10 @@ def test_an_experiment_without_an_under_fault_window_still_shows_what_it_measure
         },
         [],
     )
-    assert rows["chaos_hypothesis"].measured is None  # no window under the fault
+    # no window under the fault: its hypothesis's checks, none failed, out of five made
+    hypothesis = rows["chaos_hypothesis"]
+    assert (hypothesis.measured, hypothesis.bound, hypothesis.unit) == (0, 0, "checks failed")
+    assert (hypothesis.verdict, hypothesis.details["checks"]) == ("pass", 5)
     recovered = rows["chaos_time_to_recover"]
     assert (recovered.measured, recovered.bound, recovered.verdict) == (4.5, 60.0, "pass")
     lost = rows["chaos_writes_lost"]
@@ -62,7 +76,7 @@ def test_the_hypothesis_row_is_bounded_by_the_experiments_own_success_claim() ->
     fails_fast = {"success_ratio": 0.57, "success_interval": [0.52, 0.62], "min_success": None}
     row = rows_of({"during": fails_fast}, [], down)["chaos_hypothesis"]
     assert (row.bound, row.measured, row.verdict) == (None, 0.57, "pass")
-    assert rows_of({}, [])["chaos_hypothesis"].bound is None  # api-kill: restarted in time
+    assert rows_of({}, [])["chaos_hypothesis"].unit == "checks failed"  # api-kill: no rate
     slower = read(EXPERIMENTS_DIR / "redis-latency.json")
     degrades = {"success_ratio": 0.99, "success_interval": [0.98, 1.0], "min_success": 0.95}
     assert rows_of({"during": degrades}, [], slower)["chaos_hypothesis"].bound == 0.95
@@ -76,3 +90,26 @@ def test_the_hypothesis_row_is_bounded_by_the_experiments_own_success_claim() ->
 def test_a_case_the_harness_could_not_measure_is_invalid_not_failed() -> None:
     failure = f"steady state not met before the method: mixed-within-the-slo ({INVALID_RUN}: x)"
     assert rows_of({}, [failure])["chaos_hypothesis"].verdict == "invalid"
+
+
+def test_a_hypothesis_that_made_no_check_is_not_a_pass() -> None:
+    row = rows_of({}, [], journal={})["chaos_hypothesis"]
+    assert (row.measured, row.verdict) == (None, "invalid")
+
+
+def test_an_archive_fault_is_judged_by_its_exposure_against_the_rpo_bound() -> None:
+    archive = {
+        "catch_up_seconds": 4.0,
+        "exposure_seconds": 19.0,
+        "archived_segments": 3,
+        "archive_failures": 2,
+        "injected": 7,
+        "rpo_bound_seconds": 300.0,
+    }
+    rows = rows_of({"archive": archive, "time_to_recover_seconds": 4.0}, [], THROTTLE)
+    rpo = rows["rpo"]
+    assert (rpo.measured, rpo.bound, rpo.verdict) == (19.0, 300.0, "pass")
+    assert rpo.scope == "s3-throttle (archive exposure)"
+    assert rows["chaos_hypothesis"].measured == 0
+    late = rows_of({"archive": {**archive, "exposure_seconds": 301.0}}, ["x"], THROTTLE)
+    assert late["rpo"].verdict == "fail"

@@ -20,7 +20,7 @@ from dr.errors import DrInputError, RecoveryTimedOutError, RpoViolatedError, Rto
 from dr.ledger import diff
 from dr.loss import RecoveryPoint, RecoveryTime, require_rpo, require_rto
 from dr.recovery import data_check_skipped, read_probe, write_probe
-from dr.report import plot_rto, rto_table
+from dr.report import extrapolate_rto, plot_rto, rto_table
 from dr.restore import FetchedBackups, choose_backup, parse_target_time
 from dr.stores import CrossStoreDiff
 from dr.stores import diff as store_diff
@@ -289,3 +289,18 @@ def test_without_a_write_path_the_data_check_is_skipped_saying_why() -> None:
     assert reason is not None
     assert reason.startswith("skipped: the system description has no [write_path]")
     assert data_check_skipped(STUB) is None
+
+
+def test_rto_extrapolated_along_a_line_through_the_sizes_measured() -> None:
+    rows = [(size, RecoveryTime({"restore": 5.0 + size / 100})) for size in (10, 100, 1000)]
+    extrapolated = extrapolate_rto(rows, 20000)
+    assert extrapolated.seconds == pytest.approx(205.0)
+    assert extrapolated.seconds_per_gb == pytest.approx(10.24)
+    assert "20000 MB" in extrapolated.describe()
+
+
+def test_rto_extrapolation_never_promises_less_than_the_largest_measured() -> None:
+    noisy = [(10, RecoveryTime({"restore": 60.0})), (1000, RecoveryTime({"restore": 40.0}))]
+    assert extrapolate_rto(noisy, 5000).seconds == 40.0
+    with pytest.raises(ValueError, match="two database sizes"):
+        extrapolate_rto(noisy[:1], 5000)

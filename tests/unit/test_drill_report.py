@@ -42,7 +42,7 @@ def test_the_drill_command_runs_and_names_a_bad_profile(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if str(missing) in line]
-    assert len(lines) == 1, result.stdout
+    lines = [line for line in result.stderr.splitlines() if str(missing) in line]
+    assert len(lines) == 1, result.stdout + result.stderr
     assert "does not exist" in lines[0]
     assert "Traceback" not in result.stdout + result.stderr

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from drill import summary
 from system.criteria import SCHEMA
 
@@ -47,7 +49,15 @@ def test_a_skipped_test_is_a_skipped_row_with_its_reason_never_a_pass() -> None:
     assert skipped["verdict"] == "skipped"
     assert skipped["criterion"] == "pitr_exact"
     assert skipped["reason"] == "needs the native backend"
-    assert document["verdict"] == "pass", "skipped is not a failure, and is shown as skipped"
+    # shown as skipped, never a pass; and a run that skipped everything measured nothing
+    assert document["verdict"] == "fail"
+    assert summary.headline(document["counts"]) == (
+        "nothing was measured: every criterion was skipped (1)"
+    )
+    beside = summary.build(
+        [row("p95_latency", "pass")], [(node, "skipped", "needs the native backend")], RUN
+    )
+    assert beside["verdict"] == "pass", "a skipped criterion beside a measured one: not a fail"
 
 
 def test_a_test_that_broke_before_measuring_fails_its_criterion() -> None:
@@ -171,3 +181,135 @@ def test_the_headline_counts_what_the_verdict_stands_on() -> None:
     assert summary.markdown(document).startswith(
         "## Reliability drill: PASS (1 passed, 0 failed, 0 skipped)"
     )
+
+
+def test_a_summary_with_no_row_at_all_is_no_pass_and_says_nothing_was_measured() -> None:
+    document = summary.build([], [], RUN)
+    assert document["verdict"] == "fail"
+    assert document["counts"] == {"passed": 0, "failed": 0, "skipped": 0}
+    assert summary.markdown(document).startswith(
+        "## Reliability drill: FAIL (nothing was measured: no test recorded a criterion)"
+    )
+
+
+def test_only_passing_tests_that_recorded_nothing_are_still_nothing_measured() -> None:
+    document = summary.build([], [(GRAPH, "pass", "")], RUN)
+    assert document["verdict"] == "fail"
+    assert "nothing was measured" in summary.headline(document["counts"])
+
+
+def test_a_pass_with_no_measured_value_is_invalid_and_counts_as_failing() -> None:
+    document = summary.build([row("p95_latency", "pass", None)], [(GRAPH, "pass", "")], RUN)
+    (invalid,) = document["criteria"]
+    assert invalid["verdict"] == "invalid"
+    assert invalid["details"]["invalid"] == "passed with no measured value"
+    assert document["verdict"] == "fail"
+    assert document["counts"] == {"passed": 0, "failed": 1, "skipped": 0}
+    (cells,) = summary.table(document)
+    assert cells[4] == "invalid"
+    assert "passed with no measured value" in cells[6], "named in the table's note"
+
+
+def test_a_failed_row_with_no_measured_value_stays_failed() -> None:
+    document = summary.build([row("capacity", "fail", None, unit="req/s")], [], RUN)
+    assert document["criteria"][0]["verdict"] == "fail"
+    assert "invalid" not in document["criteria"][0]["details"]
+
+
+def test_rows_of_one_criterion_and_scope_from_two_tests_are_told_apart() -> None:
+    short = GRAPH
+    sustained = "suites/load/test_p95_under_load.py::test_sustained[mixed]"
+    document = summary.build(
+        [
+            row("p95_latency", "pass", 0.02, scope="mixed", test=short),
+            row("p95_latency", "fail", 1.9, scope="mixed", test=sustained),
+            row("error_rate", "pass", 0.0, scope="mixed", test=short),
+        ],
+        [],
+        RUN,
+    )
+    scopes = [cells[1] for cells in summary.table(document)]
+    assert scopes == [
+        "mixed (test_p95_and_error_rate_within_slo_short[graph])",
+        "mixed (test_sustained[mixed])",
+        "mixed",  # one test only: no suffix
+    ]
+    assert len(set(map(tuple, summary.table(document)))) == 3
+    text = summary.markdown(document)
+    assert "| p95_latency | mixed (test_sustained[mixed]) |" in text
+    assert document["criteria"][0]["scope"] == "mixed", "the JSON keeps the scope as recorded"
+
+
+def _cli(tmp_path: Path, junit: str | None, criteria: str | None) -> list[str]:
+    paths = []
+    for name, text in (("junit.xml", junit), ("criteria.jsonl", criteria)):
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        paths.append(str(path))
+    return [*paths, "--out", str(tmp_path / "out")]
+
+
+JUNIT_OK = (
+    '<testsuites><testsuite><testcase classname="suites.load.test_p95_under_load" '
+    'name="test_x"/></testsuite></testsuites>'
+)
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    assert captured.out == ""
+    return lines[0]
+
+
+def test_the_command_refuses_a_missing_criteria_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert summary.main(_cli(tmp_path, JUNIT_OK, None)) == 2
+    line = _one_error_line(capsys)
+    assert "criteria.jsonl" in line
+    assert "does not exist" in line
+    assert "--criteria-file=" in line
+    assert not (tmp_path / "out").exists(), "nothing written"
+
+
+def test_the_command_names_the_file_and_line_of_a_malformed_criteria_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = json.dumps(row("p95_latency", "pass"))
+    assert summary.main(_cli(tmp_path, JUNIT_OK, f"{good}\n\n{{not json\n")) == 2
+    line = _one_error_line(capsys)
+    assert f"{tmp_path / 'criteria.jsonl'} line 3: not JSON" in line
+
+
+def test_a_json_line_that_is_no_criterion_row_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = json.dumps(row("p95_latency", "ok"))
+    assert summary.main(_cli(tmp_path, JUNIT_OK, f"{bad}\n")) == 2
+    assert "line 1: key 'verdict' is 'ok', not one of" in _one_error_line(capsys)
+
+
+def test_the_command_names_a_malformed_junit_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert summary.main(_cli(tmp_path, "<testsuites><testsuite>", "")) == 2
+    line = _one_error_line(capsys)
+    assert f"JUnit XML {tmp_path / 'junit.xml'}: not well-formed XML" in line
+
+
+def test_the_command_exits_non_zero_when_nothing_was_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert summary.main(_cli(tmp_path, JUNIT_OK, "")) == 1
+    assert "FAIL (nothing was measured" in capsys.readouterr().out
+
+
+def test_the_command_exits_zero_on_a_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = json.dumps(row("p95_latency", "pass", test="suites/load/test_p95_under_load.py::test_x"))
+    assert summary.main(_cli(tmp_path, JUNIT_OK, rows + "\n")) == 0
+    assert capsys.readouterr().out.startswith("## Reliability drill: PASS (1 passed")

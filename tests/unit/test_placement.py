@@ -1,5 +1,6 @@
-"""Under pytest-xdist: which tests share a worker, and a quiet test runs beside a measurement
-(plugins/placement.py, plugins/turns.py; that a shared one does not: tests/unit/test_turns.py)."""
+"""Under pytest-xdist: which tests share a worker, and a quiet test's call runs beside a
+measurement while its setup does not (plugins/placement.py, plugins/turns.py; that a shared
+one does not: tests/unit/test_turns.py)."""
 
 from __future__ import annotations
 
@@ -29,21 +30,36 @@ MEASURING = """
 import time, pathlib, pytest
 SHARED = pathlib.Path({shared!r})
 
+@pytest.fixture
+def quiet_one_set_up():
+    # the quiet test's setup first (a shared turn, as this one's): then the call below
+    # waits for it to end, and the quiet test's call can only run beside this one's
+    deadline = time.monotonic() + 10
+    while not (SHARED / "quiet-set-up").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
 @pytest.mark.exclusive
-def test_measures():
-    (SHARED / "started").touch()
+def test_measures(quiet_one_set_up):
+    (SHARED / "started").write_text(repr(time.time()))
     deadline = time.monotonic() + 10
     while not (SHARED / "quiet-ran").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     (SHARED / "seen" if (SHARED / "quiet-ran").exists() else SHARED / "not-seen").touch()
+    (SHARED / "ended").write_text(repr(time.time()))
 
 """
 BESIDE = """
 import time, pathlib, pytest
 SHARED = pathlib.Path({shared!r})
 
+@pytest.fixture
+def small_servers():
+    (SHARED / "quiet-set-up").write_text(repr(time.time()))
+    time.sleep(0.5)  # starting them: the measurement must not begin meanwhile
+    (SHARED / "quiet-set-up-done").write_text(repr(time.time()))
+
 @pytest.mark.quiet
-def test_waits_on_small_servers():
+def test_waits_on_small_servers(small_servers):
     deadline = time.monotonic() + 10
     while not (SHARED / "started").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -51,7 +67,7 @@ def test_waits_on_small_servers():
 """
 
 
-def test_a_quiet_test_runs_beside_a_measurement(
+def test_a_quiet_tests_call_runs_beside_a_measurement_but_not_its_setup(
     pytester: pytest.Pytester,
 ) -> None:
     shared = pytester.path / "shared"
@@ -65,6 +81,10 @@ def test_a_quiet_test_runs_beside_a_measurement(
     )
     result.assert_outcomes(passed=2)
     assert (shared / "seen").exists(), "the quiet test did not run during the measurement"
+    set_up_done = float((shared / "quiet-set-up-done").read_text())
+    assert set_up_done <= float((shared / "started").read_text()), (
+        "the quiet test's setup ran beside the measurement"
+    )
 
 
 UNIT_CONFTEST = (

@@ -12,7 +12,7 @@ everything it started. With `--target PROFILE` it starts nothing: it writes the
 configuration for the profile's own target and Toxiproxy, with the fault kinds the
 profile allows (`[chaos] allow`) and its `destructive` setting, and exits.
 
-The profile is validated as pytest and the drill validate it (`plugins.target.check_target`),
+The profile is validated as pytest and the drill validate it (`plugins.settings.check_target`),
 and the `--var-file`'s folder is checked, before anything starts: a mistake is one line.
 """
 
@@ -36,8 +36,7 @@ from fixtures.backend import Backend
 from fixtures.errors import HarnessError
 from fixtures.launcher import ServiceLauncher
 from fixtures.profile import LOCAL, TargetProfile, load_profile
-from plugins.settings import resolve_settings
-from plugins.target import check_target
+from plugins.settings import check_target, resolve_settings
 
 PID_REFRESH_SECONDS = 0.5
 

@@ -19,7 +19,7 @@ results to a Pushgateway afterwards (`drill/publish.py`). `--dr-seed`, `--images
 `--chaos-experiment` are the suites' own settings, passed on to their pytest run.
 
 Every input is checked before anything starts — the profile and the description as pytest
-checks them (`plugins.target.check_target`), the settings, the experiments named, the
+checks them (`plugins.settings.check_target`), the settings, the experiments named, the
 `--publish` URL — and a mistake is one line on stderr and exit status 2.
 """
 
@@ -54,8 +54,7 @@ from fixtures.launcher import ServiceLauncher
 from fixtures.profile import TargetProfile
 from fixtures.providers.registry import STANDALONE
 from load.smoke import run_smoke
-from plugins.settings import resolve_settings
-from plugins.target import check_target
+from plugins.settings import check_target, resolve_settings
 from system.criteria import criterion
 from system.loader import System
 from system.profile_model import HTTP, shown_url, url_problem

@@ -20,8 +20,6 @@ import json
 import logging
 from collections.abc import Generator, Iterable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -49,17 +47,6 @@ def redact(text: str) -> str:
         if escaped != secret and escaped in text:
             text = text.replace(escaped, MASK)
     return text
-
-
-def url_passwords(values: Iterable[Any]) -> set[str]:
-    """Passwords written into URLs (`scheme://user:password@host`)."""
-    found = set()
-    for value in values:
-        if isinstance(value, str) and "://" in value:
-            password = urlsplit(value).password
-            if password:
-                found.add(password)
-    return found
 
 
 class _RedactingFilter(logging.Filter):

@@ -10,18 +10,30 @@ Precedence, highest first: command-line flag, environment variable, default.
 | images  | --images    | RELIABILITY_IMAGES    | official (containers backend) |
 | system  | --system    | RELIABILITY_SYSTEM    | profile's [target] system, else intelgraph |
 | overrides | --set K=V | RELIABILITY_SET (K=V;K=V) | none (repeatable flag) |
+
+`check_target` validates the profile and the description they name, the one way pytest, the
+drill and `python -m chaos` do. No pytest here: the commands import this module.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+from alerting.errors import AlertRuleError
+from alerting.induced import check_inducible
 from fixtures.backend import BackendChoice
+from fixtures.errors import ProfileError
 from fixtures.images import DEFAULT_IMAGES, ImageSet, parse_images
-from fixtures.profile import LOCAL, Slo, TargetProfile
-from system.loader import DEFAULT_SYSTEM, System, load_system
+from fixtures.profile import LOCAL, Slo, TargetProfile, load_profile
+from fixtures.providers.registry import check_profile_services
+from load.errors import LoadPlanError
+from load.ids import IdRanges, read_id_file
+from system.loader import DEFAULT_SYSTEM, System, check_secrets, load_system
 
 DEFAULT_BACKEND = "auto"
 
@@ -125,3 +137,64 @@ class HarnessContext:
     def slo(self) -> Slo:
         """The bounds of this run: the description's, as the profile's [slo] changes them."""
         return effective_slo(self.system, self.profile)
+
+
+def url_passwords(values: Iterable[Any]) -> set[str]:
+    """Passwords written into URLs (`scheme://user:password@host`)."""
+    found = set()
+    for value in values:
+        if isinstance(value, str) and "://" in value:
+            password = urlsplit(value).password
+            if password:
+                found.add(password)
+    return found
+
+
+@dataclass(frozen=True)
+class CheckedTarget:
+    """A profile and a description that passed every check, and the values to redact."""
+
+    profile: TargetProfile
+    system: System
+    secrets: frozenset[str]
+
+
+def check_target(requested: RequestedSettings) -> CheckedTarget:
+    """The profile and the description the settings name, validated as every command does:
+    the profile's model (shape, URLs, ports, fault kinds) and reader (secrets, files), each
+    service's own parser, the engines' settings (ids, inducible alerts) and the description's
+    secrets. `HarnessError` (one line: file, key, what was expected) before anything starts."""
+    profile = load_profile(requested.target)
+    system = resolve_system(requested, profile)
+    check_profile_services(profile)
+    check_engine_settings(profile, system)
+    secrets = profile.secrets | url_passwords(_values(profile)) | check_secrets(system)
+    return CheckedTarget(profile, system, frozenset(secrets))
+
+
+def _values(profile: TargetProfile) -> list[object]:
+    return [value for section in profile.services.values() for value in section.values()]
+
+
+def check_engine_settings(profile: TargetProfile, system: System | None = None) -> None:
+    """Profile values that the engines read, checked before any test (`ProfileError`)."""
+    api = profile.services.get("api", {})
+    if "entity_ids" in api and "entity_ids_file" in api:
+        raise ProfileError(
+            f"target profile {profile.describe()}: keys 'services.api.entity_ids' and "
+            "'services.api.entity_ids_file' both given; keep one"
+        )
+    try:
+        if "entity_ids" in api:
+            IdRanges.parse(str(api["entity_ids"]))
+        if "entity_ids_file" in api:
+            read_id_file(Path(str(api["entity_ids_file"])))
+    except LoadPlanError as error:
+        raise ProfileError(
+            f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
+        ) from None
+    try:
+        check_inducible(profile.alerts_induce, None if system is None else system.description)
+    except AlertRuleError as error:
+        raise ProfileError(f"target profile {profile.describe()}: {error}") from None
+    # `[chaos] allow`'s fault kinds, URLs and ports: the profile's model (load_profile).

@@ -4,29 +4,20 @@ A malformed profile, an unknown key, a missing secret or an unknown backend ends
 with one `ERROR:` line (pytest's usage error) before collection. `destructive` tests are
 skipped against a non-local target unless its profile sets `destructive = true`.
 
-`check_target` is the one validation of a run's profile and description: pytest, the
-drill (`python -m drill`) and `python -m chaos` call it before they start anything.
+`plugins.settings.check_target` is the one validation of a run's profile and description:
+pytest (here), the drill (`python -m drill`) and `python -m chaos` call it before they start
+anything.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-from alerting.errors import AlertRuleError
-from alerting.induced import check_inducible
 from fixtures.backend import choose_backend
-from fixtures.errors import HarnessError, ProfileError
+from fixtures.errors import HarnessError
 from fixtures.images import IMAGES_MEANING
-from fixtures.profile import TargetProfile, load_profile
-from fixtures.providers.registry import check_profile_services
-from load.errors import LoadPlanError
-from load.ids import IdRanges, read_id_file
-from plugins.redaction import install, url_passwords
-from plugins.settings import HarnessContext, RequestedSettings, resolve_settings, resolve_system
-from system.loader import System, check_secrets
+from plugins.redaction import install
+from plugins.settings import HarnessContext, check_target, resolve_settings
 
 HARNESS_CONTEXT = pytest.StashKey[HarnessContext]()
 
@@ -98,56 +89,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[HARNESS_CONTEXT] = HarnessContext(
         profile, backend, requested.dr_seed, requested.images, system
     )
-
-
-@dataclass(frozen=True)
-class CheckedTarget:
-    """A profile and a description that passed every check, and the values to redact."""
-
-    profile: TargetProfile
-    system: System
-    secrets: frozenset[str]
-
-
-def check_target(requested: RequestedSettings) -> CheckedTarget:
-    """The profile and the description the settings name, validated as every command does:
-    the profile's model (shape, URLs, ports, fault kinds) and reader (secrets, files), each
-    service's own parser, the engines' settings (ids, inducible alerts) and the description's
-    secrets. `HarnessError` (one line: file, key, what was expected) before anything starts."""
-    profile = load_profile(requested.target)
-    system = resolve_system(requested, profile)
-    check_profile_services(profile)
-    check_engine_settings(profile, system)
-    secrets = profile.secrets | url_passwords(_values(profile)) | check_secrets(system)
-    return CheckedTarget(profile, system, frozenset(secrets))
-
-
-def _values(profile: TargetProfile) -> list[object]:
-    return [value for section in profile.services.values() for value in section.values()]
-
-
-def check_engine_settings(profile: TargetProfile, system: System | None = None) -> None:
-    """Profile values that the engines read, checked before any test (`ProfileError`)."""
-    api = profile.services.get("api", {})
-    if "entity_ids" in api and "entity_ids_file" in api:
-        raise ProfileError(
-            f"target profile {profile.describe()}: keys 'services.api.entity_ids' and "
-            "'services.api.entity_ids_file' both given; keep one"
-        )
-    try:
-        if "entity_ids" in api:
-            IdRanges.parse(str(api["entity_ids"]))
-        if "entity_ids_file" in api:
-            read_id_file(Path(str(api["entity_ids_file"])))
-    except LoadPlanError as error:
-        raise ProfileError(
-            f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
-        ) from None
-    try:
-        check_inducible(profile.alerts_induce, None if system is None else system.description)
-    except AlertRuleError as error:
-        raise ProfileError(f"target profile {profile.describe()}: {error}") from None
-    # `[chaos] allow`'s fault kinds, URLs and ports: the profile's model (load_profile).
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -7,7 +7,7 @@ more than a shape (a secret from the environment, a DSN that must parse, a file 
 names, a DR tool's own keys) stays with the reader (`fixtures/profile.py`), which only
 ever sees a document this model accepted. Strict: TOML's types are exact, so "yes" is no
 bool. Every command that takes a profile (pytest, `python -m drill`, `python -m chaos`)
-reads it through the same reader (`plugins.target.check_target`); `url_problem` and
+reads it through the same reader (`plugins.settings.check_target`); `url_problem` and
 `shown_url` also check and show the URLs the commands take as flags.
 """
 

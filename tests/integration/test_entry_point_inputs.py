@@ -4,7 +4,7 @@ server, no load step, no file written); no secret in any output.
 
 The commands: `python -m load.capacity`, `python -m drill.summary`, `python -m chaos`,
 `python -m drill`, and pytest itself, which reads a profile through the same validation
-(`plugins.target.check_target`) and so says the same line.
+(`plugins.settings.check_target`) and so says the same line.
 """
 
 from __future__ import annotations

@@ -76,6 +76,29 @@ class Criteria:
         attach_json(f"criterion {criterion} ({scope})", row.to_json())
         return row
 
+    def within(
+        self,
+        *,
+        criterion: str,
+        scope: str,
+        bound: float,
+        unit: str,
+        measured: float | None,
+        **details: Any,
+    ) -> CriterionRow:
+        """A row against an upper bound: it passes when a value was measured and is at
+        most `bound` (seconds, rows lost, alerts fired), else it fails."""
+        held = measured is not None and measured <= bound
+        return self.record(
+            criterion=criterion,
+            scope=scope,
+            bound=bound,
+            unit=unit,
+            measured=measured,
+            verdict="pass" if held else "fail",
+            **details,
+        )
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("reliability")

@@ -125,13 +125,12 @@ def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
         time.sleep(QUIET_PERIODS * longest)
         fired = {name: active_alerts(alertmanager.url, name) for name in induce}
     alarms = sorted(name for name, active in fired.items() if active)
-    criteria.record(
+    criteria.within(
         criterion="no_false_alarms",
         scope=f"profile's Alertmanager, healthy results for {QUIET_PERIODS * longest:.0f} s",
         bound=0,
         unit="alerts",
         measured=len(alarms),
-        verdict="pass" if not alarms else "fail",
         rules=len(induce),
         fired=alarms,
     )

@@ -187,13 +187,12 @@ def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
         # the fault would be lost with the primary. Fault + catch-up against the RPO bound.
         archive = measures["archive"]
         exposure = archive["exposure_seconds"]
-        criteria.record(
+        criteria.within(
             criterion="rpo",
             scope=f"{outcome.label} (archive exposure)",
             bound=archive["rpo_bound_seconds"],
             unit="s",
             measured=exposure,
-            verdict="pass" if exposure <= archive["rpo_bound_seconds"] else "fail",
             catch_up_s=archive["catch_up_seconds"],
             archived_segments=archive["archived_segments"],
         )
@@ -210,12 +209,11 @@ def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
             verdict="pass" if recovered is not None else "fail",
         )
     if "writes_not_kept" in measures:
-        criteria.record(
+        criteria.within(
             criterion="chaos_writes_lost",
             scope=outcome.label,
             bound=0,
             unit="writes",
             measured=measures["writes_not_kept"],
-            verdict="pass" if measures["writes_not_kept"] == 0 else "fail",
             writes=measures.get("writes"),
         )

@@ -113,3 +113,11 @@ def test_an_archive_fault_is_judged_by_its_exposure_against_the_rpo_bound() -> N
     assert rows["chaos_hypothesis"].measured == 0
     late = rows_of({"archive": {**archive, "exposure_seconds": 301.0}}, ["x"], THROTTLE)
     assert late["rpo"].verdict == "fail"
+
+
+def test_a_row_within_an_upper_bound_passes_only_with_a_value_at_most_the_bound() -> None:
+    sink: list[CriterionRow] = []
+    criteria = Criteria("t", sink)
+    for measured in (0, 1, None):
+        criteria.within(criterion="rpo", scope="x", bound=0, unit="s", measured=measured)
+    assert [row.verdict for row in sink] == ["pass", "fail", "fail"]

@@ -34,6 +34,10 @@ class Measured:
     bound: float
     alert: Mapping[str, Any]
     payload: Mapping[str, Any]
+    # Time to detect (firing: Prometheus's startsAt, when pending began, plus `for:`),
+    # and its bound: the notify bound without group_wait. Firing events only.
+    detect_seconds: float | None = None
+    detect_bound: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -116,7 +120,7 @@ def expect_fires(
 ) -> Measured:
     """Induce the condition; the alert must reach the webhook within its bound, rendered."""
     bound = fire_bound(stack.timing, rule.for_seconds, condition.detection_seconds)
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     with phase(f"condition of {rule.name} induced"):
         condition.induce(situation)
     with phase(f"pending for {rule.for_seconds:g} s, then firing: notified within {bound:g} s"):
@@ -131,7 +135,18 @@ def expect_fires(
             f"`for: {rule.for_seconds:g}s` elapsed: pending must last `for` before firing"
         )
     _check_times(rule.name, alert, resolved=False)
-    return Measured(rule.name, "fire", seconds, bound, alert, notification.payload)
+    starts = _timestamp(alert.get("startsAt"))
+    detected = None if starts is None else starts.timestamp() + rule.for_seconds - started_wall
+    return Measured(
+        rule.name,
+        "fire",
+        seconds,
+        bound,
+        alert,
+        notification.payload,
+        detect_seconds=detected,
+        detect_bound=bound - stack.timing.group_wait,
+    )
 
 
 def expect_resolves(

@@ -27,3 +27,7 @@ class AlertDidNotResolveError(AssertionError):
 
 class FalseAlarmError(AssertionError):
     """An alert fired (or was pending) on a healthy target."""
+
+
+class RoutingConfigError(HarnessError):
+    """The Alertmanager configuration or the description's [alerts.routing] is unusable."""

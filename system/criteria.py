@@ -73,6 +73,16 @@ CRITERIA: Mapping[str, Criterion] = _registry(
     Criterion("alert_rule_units", "failures", "alerts", "lower", "promtool unit tests failing"),
     Criterion("no_false_alarms", "alerts", "alerts", "lower", "alerts on a healthy system"),
     Criterion("deployed_rules", "rules", "alerts", "lower", "rules not deployed as described"),
+    Criterion(
+        "alert_live_series", "selectors", "alerts", "lower", "rule selectors matching nothing"
+    ),
+    Criterion(
+        "alert_routing", "receivers", "alerts", "lower", "receivers wrongly reached or missed"
+    ),
+    Criterion("alert_time_to_detect", "s", "alerts", "lower", "condition to the rule firing"),
+    Criterion("alert_time_to_notify", "s", "alerts", "lower", "alert sent to receiver notified"),
+    Criterion("alert_inhibition", "notifications", "alerts", "lower", "inhibitions wrong"),
+    Criterion("alert_dedup", "notifications", "alerts", "lower", "repeats beyond one per group"),
 )
 # The criterion a suite's test stands for when it broke before it recorded one.
 SUITE_CRITERION: Mapping[str, str] = MappingProxyType(

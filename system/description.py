@@ -499,6 +499,42 @@ class Inducement(_Strict):
         return not self.push
 
 
+class Inhibition(_Strict):
+    """One inhibition the on-call relies on: while `source` fires, `target` of the same
+    service is never notified; the same `target` from another service (`elsewhere`: the
+    labels that differ) still is."""
+
+    source: str = Field(description="the rule whose alert inhibits (e.g. a critical one)")
+    target: str = Field(description="the rule whose alert it silences (e.g. a warning)")
+    elsewhere: dict[str, str] = Field(
+        min_length=1,
+        description="labels that make `target` another service's alert, which must still "
+        "be notified (catches an inhibit rule whose `equal` names a label the alerts lack)",
+    )
+
+
+class Routing(_Strict):
+    """Who gets paged: the Alertmanager configuration the team deploys and, per value of
+    one label of a rule (`by`, usually severity), the receivers its alerts must reach."""
+
+    config: str = Field(description="the team's alertmanager.yml, from the description's folder")
+    by: str = Field("severity", description="the rule label that decides the receivers")
+    receivers: dict[str, tuple[str, ...]] = Field(
+        min_length=1, description="`by` label value -> every receiver its alerts reach"
+    )
+    labels: dict[str, dict[str, str]] = Field(
+        {},
+        description="per rule, labels its alert carries beyond the rule's own and its "
+        "inducement's (e.g. those its expression keeps: `job`)",
+    )
+    inhibit: tuple[Inhibition, ...] = Field((), description="inhibitions that must hold")
+
+    @field_validator("config")
+    @classmethod
+    def _file(cls, value: str, info: ValidationInfo) -> str:
+        return _path(value, info)
+
+
 class Alerts(_Strict):
     """The system's Prometheus rules, and how each rule's condition is induced."""
 
@@ -507,6 +543,7 @@ class Alerts(_Strict):
     induce: dict[str, Inducement] = {}
     healthy: tuple[Push, ...] = Field((), description="what a healthy system pushes")
     normal_traffic: tuple[Request, ...] = Field((), description="requests of normal load")
+    routing: Routing | None = Field(None, description="the Alertmanager routes to prove")
 
     @field_validator("rules")
     @classmethod

@@ -70,5 +70,13 @@ def test_rule_fires_end_to_end_within_its_bound(
             unit="s",
             measured=item.seconds,
         )
+        if item.detect_bound is not None:
+            criteria.within(
+                criterion="alert_time_to_detect",
+                scope=item.rule,
+                bound=item.detect_bound,
+                unit="s",
+                measured=item.detect_seconds,
+            )
     for item in measured:
         assert item.seconds <= item.bound, item.row()

@@ -193,7 +193,11 @@ def test_a_fault_inducement_starts_the_target_with_that_fault_and_sends_traffic(
     assert condition.fault == "graph_slow"
     assert condition.warm  # the fault's own warm-up: once
     assert condition.detection_seconds == 3.0
-    assert condition.labels == {"database": "neo4j", "severity": "page"}
+    assert condition.labels == {
+        "job": "intelgraph-api",
+        "database": "neo4j",
+        "severity": "critical",
+    }
     assert not condition.removable
     assert condition.inducement.clients == 8
     sampler = Sampler(REFERENCE.description)
@@ -247,7 +251,11 @@ def test_a_profile_may_induce_only_the_rules_pushed_in_the_description() -> None
     rpo = inducible(REFERENCE.description, "RPOViolated")
     assert [push.resolve(0) for push in rpo.bad] == [400.0]
     assert [push.resolve(0) for push in rpo.good] == [42.0]
-    assert rpo.labels == {"database": "postgres", "severity": "page"}
+    assert rpo.labels == {
+        "job": "reliability-drill",
+        "database": "postgres",
+        "severity": "critical",
+    }
 
 
 def test_traffic_goes_to_loopback_only_and_no_write_path_creates_nothing() -> None:

@@ -34,7 +34,7 @@ class Measured:
     bound: float
     alert: Mapping[str, Any]
     payload: Mapping[str, Any]
-    # Time to detect (firing: Prometheus's startsAt, when pending began, plus `for:`),
+    # Time to detect (firing: the startsAt Prometheus sends, the moment the rule fired),
     # and its bound: the notify bound without group_wait. Firing events only.
     detect_seconds: float | None = None
     detect_bound: float | None = None
@@ -136,7 +136,7 @@ def expect_fires(
         )
     _check_times(rule.name, alert, resolved=False)
     starts = _timestamp(alert.get("startsAt"))
-    detected = None if starts is None else starts.timestamp() + rule.for_seconds - started_wall
+    detected = None if starts is None else starts.timestamp() - started_wall
     return Measured(
         rule.name,
         "fire",

@@ -31,3 +31,7 @@ class FalseAlarmError(AssertionError):
 
 class RoutingConfigError(HarnessError):
     """The Alertmanager configuration or the description's [alerts.routing] is unusable."""
+
+
+class LiveSeriesError(HarnessError):
+    """The Prometheus asked for its series did not answer, or refused the question."""

@@ -223,10 +223,11 @@ def post_alerts(alertmanager_url: str, alerts: Sequence[Mapping[str, str]]) -> N
 @dataclass(frozen=True)
 class Delivery:
     """Where one alert's firing notifications went: receiver -> seconds from the first
-    post to each notification."""
+    post to each notification, and the group (`groupLabels`) it was notified in."""
 
     labels: Mapping[str, str]
     arrivals: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    groups: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def receivers(self) -> frozenset[str]:
@@ -240,6 +241,7 @@ def deliveries(
     found: list[Delivery] = []
     for labels in alerts:
         arrivals: dict[str, list[float]] = {}
+        groups: dict[str, Mapping[str, str]] = {}
         for notification in receiver.notifications():
             payload = notification.payload
             if any(
@@ -248,7 +250,9 @@ def deliveries(
             ):
                 name = str(payload.get("receiver"))
                 arrivals.setdefault(name, []).append(notification.received_monotonic - since)
-        found.append(Delivery(labels, {key: tuple(value) for key, value in arrivals.items()}))
+                groups.setdefault(name, dict(payload.get("groupLabels") or {}))
+        times = {key: tuple(value) for key, value in arrivals.items()}
+        found.append(Delivery(labels, times, groups))
     return found
 
 
@@ -261,6 +265,7 @@ class Route:
     reached: frozenset[str]
     seconds: Mapping[str, float]  # receiver -> first notification
     bounds: Mapping[str, float]  # receiver -> its bound
+    groups: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # receiver -> group
 
     @property
     def wrong(self) -> int:
@@ -430,6 +435,7 @@ def _route(alert: RoutedAlert, delivery: Delivery, bounds: Mapping[str, float]) 
         delivery.receivers,
         {name: times[0] for name, times in delivery.arrivals.items()},
         {name: bounds.get(name, MARGIN_SECONDS) for name in expected | delivery.receivers},
+        delivery.groups,
     )
 
 

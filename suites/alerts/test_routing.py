@@ -140,6 +140,7 @@ def _record(report: RoutingReport, config: dict[str, Any], criteria: Criteria) -
             measured=route.wrong,
             reached=sorted(route.reached),
             expected=sorted(route.expected),
+            groups={name: dict(group) for name, group in route.groups.items()},
         )
         seconds, bound = route.slowest()
         criteria.within(

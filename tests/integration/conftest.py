@@ -31,6 +31,7 @@ BUILD_TOLERANT = (
     "tests/integration/test_allure_evidence.py",
     "tests/integration/test_alert_routing.py",
     "tests/integration/test_live_series.py",
+    "tests/integration/test_slo_faults.py",
     "tests/integration/test_container_commands.py",
     "tests/integration/test_services.py",
     "tests/integration/test_toxiproxy_provider.py",

@@ -69,6 +69,8 @@ def test_the_shipped_configuration_routes_inhibits_and_deduplicates(
     assert {route.rule for route in report.routes} == set(RULES)
     critical = next(route for route in report.routes if route.rule == "ServiceDown")
     assert critical.reached == {"pager", "chat", "email"}
+    group = {"alertname": "ServiceDown", "job": "intelgraph-api"}  # group_by [alertname, job]
+    assert critical.groups == {"pager": group, "chat": group, "email": group}
     assert [result.problem() for result in report.inhibitions] == [None]
     assert report.inhibitions[0].source_reached == {"pager", "chat", "email"}
     assert report.repeats

@@ -33,6 +33,7 @@ import yaml
 
 from alerting.errors import RoutingConfigError
 from alerting.rules import AlertRule, parse_duration
+from alerting.slo import load_windows, read_slo, read_slo_rules
 from alerting.webhook import WebhookReceiver
 from fixtures.tools import require_binary
 from system.deadline import Deadline
@@ -79,6 +80,30 @@ def routed_alerts(rules: Mapping[str, AlertRule], alerts: Alerts) -> list[Routed
         value = labels.get(routing.by)
         expected = routing.receivers.get(value) if value is not None else None
         routed.append(RoutedAlert(name, labels, frozenset(expected) if expected else None))
+    return routed
+
+
+def slo_routed_alerts(alerts: Alerts) -> list[RoutedAlert]:
+    """The SLO's burn-rate alerts (`[alerts.slo]`): Sloth's page and ticket, which share a
+    name (told apart as `<name> (page)`), and the hand-written budget alerts beside them,
+    each with the labels Prometheus sends."""
+    if alerts.slo is None:
+        return []
+    routing = _routing(alerts)
+    slo = read_slo(Path(alerts.slo.spec))
+    windows = load_windows(Path(alerts.slo.windows) if alerts.slo.windows else None)
+    rules = read_slo_rules(Path(alerts.slo.rules), slo, windows.period)
+    named = [
+        (f"{rules.page.name} (page)", rules.page),
+        (f"{rules.ticket.name} (ticket)", rules.ticket),
+    ]
+    named += [(alert.name, alert) for alert in rules.budget]
+    routed = []
+    for rule, alert in named:
+        labels = {"alertname": alert.name, **alert.labels}
+        value = labels.get(routing.by)
+        expected = routing.receivers.get(value) if value is not None else None
+        routed.append(RoutedAlert(rule, labels, frozenset(expected) if expected else None))
     return routed
 
 

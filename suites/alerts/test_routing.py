@@ -1,5 +1,6 @@
-"""Alerts reach the right people: every rule's alert reaches exactly the receivers the
-system description expects for it (`[alerts.routing] receivers`, by severity), within the
+"""Alerts reach the right people: every rule's alert (and the SLO's burn-rate alerts,
+`[alerts.slo]`) reaches exactly the receivers the system description expects for it
+(`[alerts.routing] receivers`, by severity), within the
 group_wait of its routes; a declared inhibition silences the same service's alert and not
 another's; an alert resent at every evaluation is notified once.
 
@@ -27,6 +28,7 @@ from alerting.routing import (
     read_config,
     repeat_interval_seconds,
     routed_alerts,
+    slo_routed_alerts,
     static_receivers,
 )
 from alerting.rules import RuleSet
@@ -71,7 +73,9 @@ def test_amtool_routes_every_rule_to_exactly_its_receivers(
         path = _deployed_config(request, tmp_path)
     read_config(path)
     problems = []
-    for alert in routed_alerts(test_profile.rules, system_alerts):
+    for alert in routed_alerts(test_profile.rules, system_alerts) + slo_routed_alerts(
+        system_alerts
+    ):
         reached = static_receivers(path, alert.labels)
         expected = alert.expected
         wrong = None if expected is None else len(expected ^ reached)
@@ -111,7 +115,7 @@ def test_every_rule_reaches_its_receivers_in_time_inhibited_and_once(
             "Alertmanager must keep; the amtool test checks the profile's routes"
         )
     config = read_config(routing.config)
-    routed = routed_alerts(test_profile.rules, system_alerts)
+    routed = routed_alerts(test_profile.rules, system_alerts) + slo_routed_alerts(system_alerts)
 
     def start(text: str) -> str:
         url: str = starter("alertmanager", config=text).endpoint.url

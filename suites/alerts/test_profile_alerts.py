@@ -16,7 +16,6 @@ window's series.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -33,7 +32,6 @@ from alerting.induced import (
     profile_timing,
 )
 from alerting.rules import load_rules, rule_files
-from alerting.series import check_live_series
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
@@ -41,7 +39,6 @@ from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
 from plugins.settings import HarnessContext
 from system.deadline import Deadline, wait_until
-from system.description import Alerts
 
 QUIET_PERIODS = 3  # no false alarm: watch three times the longest path to firing
 
@@ -142,31 +139,3 @@ def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
         fired=alarms,
     )
     assert not alarms, f"false alarm on healthy results: {fired}"
-
-
-@pytest.mark.pr_gate
-@pytest.mark.criteria("alert_live_series")
-def test_every_rule_selects_series_in_the_profiles_prometheus(
-    service_launcher: ServiceLauncher,
-    system_alerts: Alerts,
-    request: pytest.FixtureRequest,
-    criteria: Criteria,
-) -> None:
-    if service_launcher.backend is not Backend.EXTERNAL:
-        pytest.skip("against a profile only: locally, test_no_false_alarms.py checks the rules")
-    prometheus: HttpEndpoint = request.getfixturevalue("prometheus")
-    directory = Path(system_alerts.rules)
-    rules = load_rules(rule_files(directory))
-    report = check_live_series(prometheus.url, rules.values())
-    criteria.within(
-        criterion="alert_live_series",
-        scope=f"{len(rules)} rules of {directory.parent.name}/{directory.name}, profile",
-        bound=0,
-        unit="selectors",
-        measured=report.failing_selectors,
-        problems=[str(problem) for problem in report.problems],
-        notes=[str(note) for note in report.notes],
-    )
-    attach_text("rules against live series", report.evidence())
-    if report.problems:
-        pytest.fail(report.summary())

@@ -6,9 +6,7 @@ another's; an alert resent at every evaluation is notified once.
 
 Statically with `amtool config routes test`, end to end with the real Alertmanager running
 the team's file as written, its receivers replaced by the harness's webhook
-(`alerting/routing.py`). Against a profile, the static check reads the configuration the
-profile's Alertmanager runs (`/api/v2/status`); the end-to-end proof stays local, since it
-needs the receivers replaced.
+(`alerting/routing.py`). Both run locally; against a profile they are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from alerting.routing import (
     DEDUP_GROUP_INTERVAL,
@@ -39,6 +36,10 @@ from plugins.evidence import attach_json, attach_text
 from system.description import Alerts, Routing
 
 NO_ROUTING = "the system description has no [alerts.routing]: nothing says who must be paged"
+PROFILE_LATER = (
+    "locally only for now: the configuration a profile's Alertmanager runs is not yet "
+    "compared with the description's (a staging rehearsal deploys the harness's own)"
+)
 
 
 def _routing(system_alerts: Alerts) -> Routing:
@@ -47,30 +48,18 @@ def _routing(system_alerts: Alerts) -> Routing:
     return system_alerts.routing
 
 
-def _deployed_config(request: pytest.FixtureRequest, directory: Path) -> Path:
-    """The configuration the profile's Alertmanager runs, as a file for amtool."""
-    endpoint: Any = request.getfixturevalue("alertmanager")
-    answer = requests.get(f"{endpoint.url}/api/v2/status", timeout=10)
-    answer.raise_for_status()
-    path = directory / "deployed-alertmanager.yml"
-    path.write_text(answer.json()["config"]["original"])
-    return path
-
-
 @pytest.mark.pr_gate
 @pytest.mark.criteria("alert_routing")
 def test_amtool_routes_every_rule_to_exactly_its_receivers(
     system_alerts: Alerts,
     test_profile: RuleSet,
     service_launcher: ServiceLauncher,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
     criteria: Criteria,
 ) -> None:
     routing = _routing(system_alerts)
-    path = Path(routing.config)
     if service_launcher.backend is Backend.EXTERNAL:
-        path = _deployed_config(request, tmp_path)
+        pytest.skip(PROFILE_LATER)
+    path = Path(routing.config)
     read_config(path)
     problems = []
     for alert in routed_alerts(test_profile.rules, system_alerts) + slo_routed_alerts(

@@ -35,7 +35,7 @@ from alerting.errors import RoutingConfigError
 from alerting.rules import AlertRule, parse_duration
 from alerting.slo import load_windows, read_slo, read_slo_rules
 from alerting.webhook import WebhookReceiver
-from fixtures.tools import require_binary
+from fixtures.tools import require_binary, run_tool
 from system.deadline import Deadline
 from system.description import Alerts, Inhibition, Routing
 
@@ -151,13 +151,7 @@ def static_receivers(path: Path | str, labels: Mapping[str, str]) -> frozenset[s
 
 def _amtool(*arguments: str) -> subprocess.CompletedProcess[str]:
     amtool = require_binary("amtool", "prometheus-alertmanager")
-    return subprocess.run(
-        [amtool, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=AMTOOL_TIMEOUT_SECONDS,
-        check=False,
-    )
+    return run_tool(amtool, *arguments, timeout=AMTOOL_TIMEOUT_SECONDS)
 
 
 def _routes(route: Mapping[str, Any], inherited: Mapping[str, Any]) -> Iterable[dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from alerting.errors import AlertRuleError
-from fixtures.tools import require_binary
+from fixtures.tools import require_binary, run_tool
 
 RULE_SUFFIX = ".rules.yml"
 TEST_SUFFIX = ".test.yml"
@@ -150,13 +150,7 @@ def shorten_for_tests(text: str, for_duration: str = TEST_FOR, window: str = TES
 
 def promtool(*arguments: str) -> subprocess.CompletedProcess[str]:
     binary = require_binary("promtool", "prometheus")
-    return subprocess.run(
-        [binary, *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=PROMTOOL_TIMEOUT_SECONDS,
-    )
+    return run_tool(binary, *arguments, timeout=PROMTOOL_TIMEOUT_SECONDS)
 
 
 def check_rules(path: Path) -> None:

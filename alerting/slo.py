@@ -31,7 +31,6 @@ import argparse
 import math
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -43,7 +42,7 @@ import yaml
 
 from alerting.errors import AlertRuleError
 from alerting.rules import RULE_SUFFIX, parse_duration, read_rule_file
-from fixtures.tools import tools_home
+from fixtures.tools import run_tool, tools_home
 
 SLOTH_VERSION = "v0.16.0"
 SLOTH_TIMEOUT_SECONDS = 60.0
@@ -649,13 +648,7 @@ def regenerate(
     timeout: float = SLOTH_TIMEOUT_SECONDS,
 ) -> str:
     """What `sloth generate -i spec` writes now (its stdout)."""
-    done = subprocess.run(
-        [str(sloth_binary), *sloth_command(spec, windows)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = run_tool(sloth_binary, *sloth_command(spec, windows), timeout=timeout)
     if done.returncode != 0:
         complaint = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise AlertRuleError(f"sloth generate -i {spec} failed: {complaint}")

@@ -149,17 +149,17 @@ def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
     measures = outcome.measures
     during = measures.get("during", {})
     # The bound is the experiment's own success claim, whether or not the run got as far as
-    # measuring it. One that claims requests fail fast (a database down) shows its success
-    # ratio without a bound; one that measures no ratio at all (a restart, an archive
-    # fault) is judged on its hypothesis's checks: the row counts those that failed,
-    # against 0, never a pass with nothing measured.
+    # measuring it. One that claims no success ratio — requests fail fast (a database
+    # down), a restart, an archive fault — is judged on its hypothesis's checks: the row
+    # counts those that failed, against 0 (the success ratio under the fault, if measured,
+    # is a detail), never a pass with nothing measured or without a bound.
     bound = outcome.experiment.success_claim()
     common: dict[str, Any] = {
         "time_to_detect_s": measures.get("time_to_detect_seconds"),
         "time_to_recover_s": measures.get("time_to_recover_seconds"),
         "failures": outcome.failures,
     }
-    if bound is not None or "success_ratio" in during:
+    if bound is not None:
         criteria.record(
             criterion="chaos_hypothesis",
             scope=outcome.label,
@@ -180,6 +180,7 @@ def record_outcome(criteria: Criteria, outcome: Outcome) -> None:
             measured=len(outcome.failures) if checked else None,
             verdict=outcome.verdict if checked else "invalid",
             checks=outcome.checks,
+            success_ratio=during.get("success_ratio"),
             **common,
         )
     if "archive" in measures:

@@ -70,12 +70,16 @@ def test_an_experiment_that_neither_recovers_nor_writes_gets_only_its_hypothesis
 
 def test_the_hypothesis_row_is_bounded_by_the_experiments_own_success_claim() -> None:
     """A database down: the target claims its requests fail fast, not that 95 % succeed, so
-    its success ratio under the fault has no bound (it is shown, and the row passes); a
-    restart claims no rate either. The claim is the experiment's, measured or not."""
+    it is judged on its hypothesis's checks against 0 failed (its success ratio under the
+    fault is a detail, never a bound-less pass); a restart claims no rate either. The claim
+    is the experiment's, measured or not."""
     down = read(EXPERIMENTS_DIR / "postgres-unavailable.json")
     fails_fast = {"success_ratio": 0.57, "success_interval": [0.52, 0.62], "min_success": None}
     row = rows_of({"during": fails_fast}, [], down)["chaos_hypothesis"]
-    assert (row.bound, row.measured, row.verdict) == (None, 0.57, "pass")
+    assert (row.bound, row.unit, row.measured, row.verdict) == (0, "checks failed", 0, "pass")
+    assert row.details["success_ratio"] == 0.57
+    failed = rows_of({"during": fails_fast}, ["a request took 3.1 s"], down)["chaos_hypothesis"]
+    assert (failed.measured, failed.verdict) == (1, "fail")
     assert rows_of({}, [])["chaos_hypothesis"].unit == "checks failed"  # api-kill: no rate
     slower = read(EXPERIMENTS_DIR / "redis-latency.json")
     degrades = {"success_ratio": 0.99, "success_interval": [0.98, 1.0], "min_success": 0.95}

@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -31,8 +32,12 @@ import yaml
 
 from alerting.bounds import Timing, fire_bound, resolve_bound
 from alerting.errors import AlertRuleError
+from alerting.traffic import Traffic
+from fixtures.lifecycle.reaper import Reaper, Undo
 from fixtures.pushgateway_client import delete, publish
-from system.description import Description, Push
+from system.deadline import wait_until
+from system.description import Description, ProfileFault, Push
+from system.sampling import Sampler
 
 TEST_LABEL = {"harness_test": "true"}
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -60,28 +65,61 @@ def inducible_rules(description: Description) -> list[str]:
     return [rule for rule, recipe in alerts.induce.items() if recipe.push]
 
 
+def fault_rules(description: Description) -> list[str]:
+    """The rules the description induces against a profile through its Toxiproxy
+    (`profile_fault`), in file order."""
+    alerts = description.alerts
+    if alerts is None:
+        return []
+    return [rule for rule, recipe in alerts.induce.items() if recipe.profile_fault is not None]
+
+
+def profile_fault(description: Description, rule: str) -> ProfileFault:
+    """How `rule` is induced against a profile; `AlertRuleError` if it is not."""
+    recipe = None if description.alerts is None else description.alerts.induce.get(rule)
+    if recipe is None or recipe.profile_fault is None:
+        raise AlertRuleError(f"[alerts.induce.{rule}] has no profile_fault")
+    return recipe.profile_fault
+
+
 def inducible(description: Description, rule: str) -> Inducible:
     """What the harness pushes to induce `rule`; `AlertRuleError` if it cannot push it."""
-    check_inducible((rule,), description)
+    if rule not in inducible_rules(description):
+        raise AlertRuleError(f"[alerts.induce.{rule}] pushes nothing: it is not a pushed result")
     assert description.alerts is not None  # checked above
     recipe = description.alerts.induce[rule]
     return Inducible(rule, recipe.push, recipe.resolve, dict(recipe.labels))
 
 
-def check_inducible(names: tuple[str, ...], description: Description | None = None) -> None:
-    """Every rule of a profile's `[alerts] induce` is one whose inducement in `description`
-    is a push (one-line `AlertRuleError` naming the ones that are). Without a description
-    there is nothing to check against: `plugins.alert_selection` checks once it is known."""
+def check_inducible(
+    names: tuple[str, ...],
+    description: Description | None = None,
+    allow: tuple[str, ...] | None = None,
+) -> None:
+    """Every rule of a profile's `[alerts] induce` is one the description induces by a
+    push, or through a fault whose kind the profile's `[chaos] allow` (`allow`; None:
+    anything) names (one-line `AlertRuleError` naming the first that is not). Without a
+    description there is nothing to check against: `plugins.alert_selection` checks once
+    it is known."""
     if description is None or not names:
         return
-    known = inducible_rules(description)
-    unknown = [name for name in names if name not in known]
+    pushed, faulted = inducible_rules(description), fault_rules(description)
+    unknown = [name for name in names if name not in pushed and name not in faulted]
     if unknown:
         raise AlertRuleError(
-            f"[alerts] induce names {', '.join(unknown)}, which the harness cannot induce by "
-            f"pushing a result (system {description.name}: no [alerts.induce.<rule>] push); "
-            f"it can: {', '.join(known) or 'none'}"
+            f"[alerts] induce names {', '.join(unknown)}, which the harness cannot induce "
+            f"against a profile (system {description.name}: no [alerts.induce.<rule>] push or "
+            f"profile_fault); it can: {', '.join(pushed + faulted) or 'none'}"
         )
+    for name in names:
+        if name in faulted and allow is not None:
+            fault = profile_fault(description, name)
+            if fault.kind not in allow:
+                raise AlertRuleError(
+                    f"[alerts] induce names {name}, induced through a {fault.kind} of "
+                    f"{fault.dependency}: add {fault.kind!r} to [chaos] allow, or take {name} "
+                    "out of [alerts] induce"
+                )
 
 
 def seconds_of(duration: str | float | int) -> float:
@@ -199,3 +237,161 @@ def heal(pushgateway_url: str, inducible: Inducible) -> None:
 def bounds(timing: Timing, for_seconds: float) -> tuple[float, float]:
     """(fire bound, resolve bound) of a pushed result: no detection, no window."""
     return fire_bound(timing, for_seconds), resolve_bound(timing, 0.0)
+
+
+# --- a real condition, through the profile's Toxiproxy -------------------------------------
+
+SILENCE_CREATOR = "reliability-harness"
+SILENCE_SPARE_SECONDS = 60.0  # the silence and the traffic outlast both bounds by this
+FAULT_TRAFFIC_PAUSE_SECONDS = 0.2  # per client: some 20 requests a second, minutes long
+
+
+@contextlib.contextmanager
+def silenced(
+    alertmanager_url: str,
+    matchers: Mapping[str, str],
+    seconds: float,
+    *,
+    comment: str,
+    reaper: Reaper | None = None,
+) -> Iterator[str]:
+    """A silence in the profile's Alertmanager of every alert matching `matchers`, for at
+    most `seconds`, expired on every way out. A real condition the harness creates in a
+    shared environment pages nobody, while its alert is still seen (active, suppressed).
+    The silence ends by itself: a harness killed midway leaves it for `seconds` at most,
+    and the reaper (if given) expires it at once."""
+    now = datetime.now(UTC)
+    body = {
+        "matchers": [
+            {"name": key, "value": value, "isRegex": False, "isEqual": True}
+            for key, value in sorted(matchers.items())
+        ],
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(seconds=seconds)).isoformat(),
+        "createdBy": SILENCE_CREATOR,
+        "comment": comment,
+    }
+    base = alertmanager_url.rstrip("/")
+    answer = requests.post(f"{base}/api/v2/silences", json=body, timeout=HTTP_TIMEOUT_SECONDS)
+    answer.raise_for_status()
+    silence = str(answer.json()["silenceID"])
+    url = f"{base}/api/v2/silence/{silence}"
+    key = f"silence-{silence}"
+    if reaper is not None:
+        reaper.track_undo(key, Undo("http", method="DELETE", url=url))
+    try:
+        yield silence
+    finally:
+        try:
+            requests.delete(url, timeout=HTTP_TIMEOUT_SECONDS)
+        finally:
+            if reaper is not None:
+                reaper.untrack_undo(key)
+
+
+def real_alerts(
+    alertmanager_url: str, rule: str, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Active alerts named `rule` carrying `labels` in the Alertmanager (silenced and
+    inhibited ones too), not the harness's pushed ones (`harness_test`)."""
+    filters = [f'alertname="{rule}"', *(f'{key}="{value}"' for key, value in labels.items())]
+    answer = requests.get(
+        f"{alertmanager_url.rstrip('/')}/api/v2/alerts",
+        params={"filter": filters, "active": "true", "silenced": "true", "inhibited": "true"},
+        timeout=HTTP_TIMEOUT_SECONDS,
+    )
+    answer.raise_for_status()
+    alerts: list[dict[str, Any]] = answer.json()
+    return [
+        alert
+        for alert in alerts
+        if alert.get("labels", {}).get("harness_test") != "true"
+        and alert.get("status", {}).get("state") in ("active", "suppressed")
+    ]
+
+
+def fault_bounds(
+    timing: Timing, for_seconds: float, window_seconds: float, fault: ProfileFault
+) -> tuple[float, float]:
+    """(fire bound, resolve bound) of a condition through a fault: the fault's detection,
+    and for resolution the rule's longest window, which the bad samples must leave."""
+    return (
+        fire_bound(timing, for_seconds, fault.detection),
+        resolve_bound(timing, window_seconds, fault.detection),
+    )
+
+
+@dataclass(frozen=True)
+class RealCondition:
+    """What a real condition measured: seconds from the fault to the alert active in the
+    Alertmanager, from its removal to the alert gone; the alert as it was active; the
+    configuration that Alertmanager had loaded then."""
+
+    fired: float
+    resolved: float
+    alert: Mapping[str, Any]
+    config: str
+
+
+def induce_real_condition(
+    *,
+    alertmanager_url: str,
+    api_url: str,
+    rule: str,
+    labels: Mapping[str, str],
+    fault: ProfileFault,
+    apply_fault: Callable[[], contextlib.AbstractContextManager[Any]],
+    sampler: Sampler,
+    bounds: tuple[float, float],
+    reaper: Reaper | None = None,
+) -> RealCondition:
+    """Silence the target's alerts (`labels` but severity: every alert of its job), send
+    the fault's traffic, apply the fault (`apply_fault()`, e.g. a proxy down), wait for
+    `rule` active in the Alertmanager within `bounds[0]`, remove the fault, wait for it to
+    be gone within `bounds[1]`; the traffic and the silence end on every way out, and
+    `WaitTimeoutError` names what did not happen."""
+    fire_within, resolve_within = bounds
+    spare = fire_within + resolve_within + SILENCE_SPARE_SECONDS
+    what = f"{fault.kind} of {fault.dependency}"
+    quiet = {key: value for key, value in labels.items() if key != "severity"}
+    with (
+        silenced(
+            alertmanager_url,
+            quiet or {"alertname": rule},
+            spare,
+            comment=f"reliability harness: {rule} induced through a {what}",
+            reaper=reaper,
+        ),
+        Traffic(
+            api_url,
+            fault.traffic,
+            sampler,
+            concurrency=fault.clients,
+            deadline_seconds=spare,
+            pause_seconds=FAULT_TRAFFIC_PAUSE_SECONDS,
+        ),
+    ):
+        with apply_fault():
+            started = time.monotonic()
+            (alert, *_) = wait_until(
+                lambda: real_alerts(alertmanager_url, rule, labels),
+                seconds=fire_within,
+                what=f"{rule} active in the Alertmanager at {alertmanager_url} during a {what}",
+                interval=POLL_SECONDS,
+            )
+            fired = time.monotonic() - started
+            config = deployed_config(alertmanager_url)
+        healed = time.monotonic()
+        wait_until(
+            lambda: not real_alerts(alertmanager_url, rule, labels),
+            seconds=resolve_within,
+            what=f"{rule} resolved in the Alertmanager at {alertmanager_url} after the {what}",
+            interval=POLL_SECONDS,
+        )
+        return RealCondition(fired, time.monotonic() - healed, alert, config)
+
+
+def deployed_config(alertmanager_url: str) -> str:
+    """The configuration a running Alertmanager loaded, as written (`/api/v2/status`)."""
+    status = _get(alertmanager_url, "/api/v2/status")
+    return str(status["config"]["original"])

@@ -54,6 +54,12 @@ def parse_duration(text: str) -> float:
     return float(sum(int(number) * _SECONDS[unit] for number, unit in parts))
 
 
+def longest_window(expr: str) -> float:
+    """The longest range window (`[5m]`) of an expression, in seconds; 0 without any."""
+    windows = re.findall(r"\[((?:\d+(?:ms|s|m|h|d|w|y))+)\]", expr)
+    return max((parse_duration(window) for window in windows), default=0.0)
+
+
 def rule_files(directory: Path | str) -> list[Path]:
     """The `*.rules.yml` files of `directory` (a description's `[alerts] rules`), sorted."""
     return sorted(Path(directory).glob(f"*{RULE_SUFFIX}"))

@@ -10,6 +10,7 @@ second, Alertmanager with `group_wait: 0s` and `group_interval: 1s`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,15 +34,18 @@ TIMING = Timing(scrape_interval=1.0, evaluation_interval=1.0, group_wait=0.0, gr
 def prometheus_config(
     scrape: Mapping[str, str], alertmanager: str, rule_files: list[str], timing: Timing = TIMING
 ) -> str:
-    """prometheus.yml: every `job -> host:port` in `scrape`, the rules, one Alertmanager.
+    """prometheus.yml: every `job -> host:port` in `scrape` (or several, `a:1,b:2`: the
+    instances of one job), the rules, one Alertmanager.
 
     The Pushgateway job keeps the pushed `job` label (`honor_labels`), as in production.
     """
     jobs = "".join(
         f"  - job_name: {job}\n"
         + ("    honor_labels: true\n" if job == PUSHGATEWAY_JOB else "")
-        + f'    static_configs:\n      - targets: ["{address}"]\n'
-        for job, address in scrape.items()
+        + "    static_configs:\n      - targets: ["
+        + ", ".join(f'"{one}"' for one in addresses.split(","))
+        + "]\n"
+        for job, addresses in scrape.items()
     )
     files = "".join(f"  - {name}\n" for name in rule_files)
     return (
@@ -119,13 +123,17 @@ class AlertStack:
         )
 
     def _jobs_up(self) -> set[str]:
+        """The jobs with every one of their instances up."""
         answer = requests.get(
             f"{self.prometheus_url}/api/v1/query",
             params={"query": "up == 1"},
             timeout=HTTP_TIMEOUT_SECONDS,
         )
         answer.raise_for_status()
-        return {sample["metric"]["job"] for sample in answer.json()["data"]["result"]}
+        up = Counter(sample["metric"]["job"] for sample in answer.json()["data"]["result"])
+        return {
+            job for job, addresses in self.scrape.items() if up[job] == addresses.count(",") + 1
+        }
 
 
 def start_stack(

@@ -8,10 +8,12 @@ the records the alert suites create first through its `[write_path]`.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Self
 from urllib.parse import urlsplit
 
 import requests
@@ -44,9 +46,7 @@ class Traffic:
         deadline_seconds: float,
         pause_seconds: float = 0.0,
     ) -> None:
-        host = urlsplit(base_url).hostname or ""
-        if not is_loopback(host):
-            raise ValueError(f"alert suites send traffic to loopback only, not to {base_url}")
+        _check_loopback(base_url)
         if not lines:
             raise ValueError("no request to send: give at least one request line")
         self.base_url = base_url.rstrip("/")
@@ -67,23 +67,25 @@ class Traffic:
     def sent(self) -> int:
         return self._sent
 
-    def _next(self) -> tuple[str, str] | None:
-        """The next (method, filled path), or None when it is time to stop."""
+    def _next(self) -> tuple[str, str, str] | None:
+        """The next (base URL, method, filled path), or None when it is time to stop."""
         with self._lock:
             if self._stop.is_set() or self._sent >= MAX_REQUESTS or self._deadline.expired:
                 return None
             self._sent += 1
             line = next(self._requests)
-            return line.method, self._sampler.fill(line.path)
+            return self._base(), line.method, self._sampler.fill(line.path)
+
+    def _base(self) -> str:
+        """Where the next request goes (called under the lock)."""
+        return self.base_url
 
     def _run(self) -> None:
         with requests.Session() as session:
             while (request := self._next()) is not None:
-                method, path = request
+                base, method, path = request
                 try:
-                    session.request(
-                        method, f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS
-                    )
+                    session.request(method, f"{base}{path}", timeout=REQUEST_TIMEOUT_SECONDS)
                 except requests.RequestException:
                     time.sleep(0.05)  # a dead target: do not spin
                 if self._pause:
@@ -94,11 +96,81 @@ class Traffic:
         for thread in self._threads:
             thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 1)
 
-    def __enter__(self) -> Traffic:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SplitTraffic(Traffic):
+    """`Traffic` to two instances of a target: of every request, `share` goes to `other_url`
+    (by count, not by chance: after `n` requests at one share, `floor(n * share)` went
+    there), the rest to `base_url`. With one instance answering only errors, the error
+    ratio the target's job exports is `share`, exactly, whatever the rate; `share` may be
+    changed while it runs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        other_url: str,
+        lines: Sequence[RequestLine],
+        sampler: Sampler,
+        *,
+        concurrency: int,
+        deadline_seconds: float,
+        pause_seconds: float = 0.0,
+        share: float = 0.0,
+    ) -> None:
+        _check_loopback(other_url)
+        self.other_url = other_url.rstrip("/")
+        self._share = _check_share(share)
+        self._phase = 0  # requests sent at the current share
+        self.counts = {"base": 0, "other": 0}
+        super().__init__(
+            base_url,
+            lines,
+            sampler,
+            concurrency=concurrency,
+            deadline_seconds=deadline_seconds,
+            pause_seconds=pause_seconds,
+        )
+
+    @property
+    def share(self) -> float:
+        return self._share
+
+    @share.setter
+    def share(self, value: float) -> None:
+        """A new share, from the next request on (`counts` start again)."""
+        with self._lock:
+            self._share, self._phase = _check_share(value), 0
+            self.counts = {"base": 0, "other": 0}
+
+    @property
+    def sent_share(self) -> float:
+        """The share of requests sent to `other_url` at the current share, so far."""
+        with self._lock:
+            sent = self.counts["base"] + self.counts["other"]
+            return self.counts["other"] / sent if sent else 0.0
+
+    def _base(self) -> str:
+        before = math.floor(self._phase * self._share)
+        self._phase += 1
+        other = math.floor(self._phase * self._share) > before
+        self.counts["other" if other else "base"] += 1
+        return self.other_url if other else self.base_url
+
+
+def _check_share(share: float) -> float:
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"a share of requests is between 0 and 1, not {share}")
+    return share
+
+
+def _check_loopback(url: str) -> None:
+    if not is_loopback(urlsplit(url).hostname or ""):
+        raise ValueError(f"alert suites send traffic to loopback only, not to {url}")
 
 
 def create_records(base_url: str, write_path: WritePath | None, count: int) -> list[RecordId]:

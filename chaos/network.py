@@ -27,6 +27,7 @@ Toxic types and attributes (Toxiproxy 2.x; times in ms except `slicer.delay`, in
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -188,6 +189,29 @@ def proxy_disabled(
     finally:
         if reaper is not None:
             reaper.untrack_undo(key)
+
+
+@contextmanager
+def dependency_fault(
+    toxiproxy: ToxiproxyEndpoint,
+    proxy: str,
+    kind: str,
+    *,
+    latency_seconds: float | None = None,
+    reaper: Reaper | None = None,
+) -> Iterator[None]:
+    """A fault of one of the kinds a profile's `[chaos] allow` names on a dependency's
+    proxy, for the block: `partition` (the proxy down) or `latency` (`latency_seconds`
+    more on every answer)."""
+    if kind == "partition":
+        with proxy_disabled(toxiproxy, proxy, reaper=reaper):
+            yield
+        return
+    if kind != "latency" or latency_seconds is None:
+        raise FaultSpecError(f"a dependency fault is a partition or a latency, not {kind!r}")
+    spec = ToxicSpec.of("latency", latency=round(latency_seconds * 1000))
+    with toxic_fault(toxiproxy, proxy, spec, run_id=uuid.uuid4().hex[:8], reaper=reaper):
+        yield
 
 
 def harness_toxics(toxiproxy: ToxiproxyEndpoint) -> list[tuple[str, str]]:

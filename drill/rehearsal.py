@@ -5,7 +5,9 @@ the reference target's by default) — Postgres archiving its WAL and base backu
 endpoint (moto) with Barman Cloud, the other services its description's `[local]` needs,
 Toxiproxy in front of them, the target seeded, Prometheus scraping the target and a
 Pushgateway every second and evaluating the system's rules (production `for:`),
-Alertmanager routing `harness_test="true"` to a quiet receiver — writes a target
+Alertmanager running the team's configuration (`[alerts.routing] config`; every receiver's
+integrations replaced by a webhook of the rehearsal's, so nothing is sent anywhere;
+`harness_test="true"` reaches its quiet receiver as in production) — writes a target
 profile for it (secrets as `${NAME}`, printed as `export` lines), and waits; Ctrl-C
 stops everything. Then, as an outside operator would:
 
@@ -13,8 +15,9 @@ stops everything. Then, as an outside operator would:
     .venv/bin/python -m drill --target staging-rehearsal.toml
 
 The profile has `destructive = false`, lets the harness induce the rules `--induce` names
-(default: every rule the description induces by pushing a result), names the archive
-(`[dr]`) with `write_markers = true`, and allows latency chaos through its Toxiproxy.
+(default: every rule the description induces by pushing a result or through a
+`profile_fault`), names the archive (`[dr]`) with `write_markers = true`, and allows
+latency chaos through its Toxiproxy, and the kinds of the profile faults it induces.
 `--no-opt-in` writes one that allows none of these.
 """
 
@@ -32,9 +35,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from alerting.induced import inducible_rules
+from alerting.induced import fault_rules, inducible_rules, profile_fault
+from alerting.routing import read_config, with_webhook
 from alerting.rules import rule_files
 from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
+from alerting.webhook import WebhookReceiver
 from dr.primary import archiving_primary
 from fixtures.backend import Backend
 from fixtures.errors import HarnessError
@@ -103,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     launcher = ServiceLauncher(Backend.NATIVE, load_profile(LOCAL), system=system)
     profile = Path(arguments.profile).resolve()
     alerts = system.description.alerts
-    induce = arguments.induce or (inducible_rules(system.description) if alerts else [])
+    everything = inducible_rules(system.description) + fault_rules(system.description)
+    induce = arguments.induce or (everything if alerts else [])
     opt_in = None if arguments.no_opt_in else OptIn(tuple(induce))
     try:
         serve(launcher, system, profile, opt_in=opt_in, stop=stop)
@@ -142,7 +148,10 @@ def serve(
     # Random secrets, as an environment's are: the harness must mask them, and only them.
     s3: S3Endpoint = launcher.start(S3Provider(secret_key=_secret())).endpoint
     login = Login(password=_secret())
-    with archiving_primary(launcher, s3, ARCHIVE_TIMEOUT_SECONDS, login=login) as primary:
+    with (
+        WebhookReceiver() as webhook,  # the receivers' integrations: nothing leaves
+        archiving_primary(launcher, s3, ARCHIVE_TIMEOUT_SECONDS, login=login) as primary,
+    ):
         services: dict[str, Any] = {"postgres": primary.endpoint, "s3": s3}
         if "neo4j" in needed:
             services["neo4j"] = launcher.start(Neo4jProvider(password=_secret())).endpoint
@@ -164,7 +173,8 @@ def serve(
         # traversals of cold pages are slow enough to tip its pool into timeouts.
         warm_up(target, system.description, requests_per_route=REHEARSAL_WARM_UP_REQUESTS)
         pushgateway = launcher.start(PushgatewayProvider()).endpoint
-        alertmanager = launcher.start(AlertmanagerProvider(config=QUIET_ALERTMANAGER)).endpoint
+        config = alertmanager_config(system, webhook.url)
+        alertmanager = launcher.start(AlertmanagerProvider(config=config)).endpoint
         alerts = system.description.alerts
         rules = (
             {path.name: path.read_text() for path in rule_files(Path(alerts.rules))}
@@ -183,7 +193,13 @@ def serve(
             alertmanager=alertmanager,
             pushgateway=pushgateway,
         )
-        text = profile_text(services, primary.tool.location.prefix, system, opt_in=opt_in)
+        text = profile_text(
+            services,
+            primary.tool.location.prefix,
+            system,
+            opt_in=opt_in,
+            kinds=_kinds(system, opt_in),
+        )
         profile.write_text(text)
         print(f"rehearsal: the stack is up; its profile is {profile}")
         for name, value in secret_values(services).items():
@@ -191,6 +207,25 @@ def serve(
         print("rehearsal: Ctrl-C stops everything", flush=True)
         while not stop.wait(1.0):
             pass
+
+
+def alertmanager_config(system: System, webhook_url: str) -> str:
+    """The Alertmanager configuration the team deploys (its `[alerts.routing]` config) with
+    every receiver's integrations replaced by the rehearsal's own webhook, so nothing is
+    sent anywhere; without one, a quiet receiver for everything."""
+    routing = None if system.description.alerts is None else system.description.alerts.routing
+    if routing is None:
+        return QUIET_ALERTMANAGER
+    return with_webhook(read_config(Path(routing.config)), webhook_url)
+
+
+def _kinds(system: System, opt_in: OptIn | None) -> tuple[str, ...]:
+    """`[chaos] allow` of the profile: latency, and the kinds of the faults it induces."""
+    if opt_in is None:
+        return ()
+    faulted = set(fault_rules(system.description)) & set(opt_in.induce)
+    kinds = {profile_fault(system.description, rule).kind for rule in faulted}
+    return ("latency", *sorted(kinds - {"latency"}))
 
 
 def _secret() -> str:
@@ -209,7 +244,12 @@ def secret_values(services: dict[str, Any]) -> dict[str, str]:
 
 
 def profile_text(
-    services: dict[str, Any], prefix: str, system: System, *, opt_in: OptIn | None
+    services: dict[str, Any],
+    prefix: str,
+    system: System,
+    *,
+    opt_in: OptIn | None,
+    kinds: tuple[str, ...] = ("latency",),
 ) -> str:
     """A profile an operator would write for this environment."""
     target, postgres = services["target"], services["postgres"]
@@ -264,7 +304,7 @@ def profile_text(
     ]
     if opt_in is not None:
         lines += ["", "[alerts]", f"induce = {json.dumps(list(opt_in.induce))}"]
-        lines += ["", "[chaos]", 'allow = ["latency"]']
+        lines += ["", "[chaos]", f"allow = {json.dumps(list(kinds))}"]
     return "\n".join(lines) + "\n"
 
 

@@ -5,12 +5,14 @@
 `[alerts.induce.<rule>]` is still a test, skipped naming it (never left out, never a
 pass); a rule induced by pushing results needs no target, so its test is `quiet`.
 `alert_rule_file` runs once per rule file (its promtool checks), `induced_rule_name` once
-per rule the profile's `[alerts] induce` names.
+per rule the profile's `[alerts] induce` names that is induced by a push, `fault_rule_name`
+once per one it names that is induced through the profile's Toxiproxy (`profile_fault`).
 
 Before any test, one `ERROR:` line stops the run for: a name `--alert-rule` gives that is
 not a rule (naming the known ones), a rule file that does not parse, an
 `[alerts.induce.<rule>]` naming no rule of the rule files, a profile's `[alerts] induce`
-naming a rule whose inducement is not a push. A description without `[alerts]` runs each
+naming a rule whose inducement is neither a push nor a profile fault its `[chaos] allow`
+permits. A description without `[alerts]` runs each
 alert test once, skipped with that reason.
 """
 
@@ -22,7 +24,7 @@ import pytest
 
 from alerting.conditions import check_inducements, condition_for, no_inducement
 from alerting.errors import AlertRuleError
-from alerting.induced import check_inducible
+from alerting.induced import check_inducible, fault_rules, inducible_rules
 from alerting.rules import RULE_SUFFIX, load_rules, rule_files, select_rules
 from plugins.target import HARNESS_CONTEXT
 
@@ -56,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     system, profile = context.system, context.profile
     names = config.getoption("--alert-rule")
     try:
-        check_inducible(profile.alerts_induce, system.description)
+        check_inducible(profile.alerts_induce, system.description, profile.chaos_allow)
     except AlertRuleError as error:
         raise pytest.UsageError(f"target profile {profile.describe()}: {error}") from None
     alerts = system.description.alerts
@@ -82,14 +84,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests taking `alert_rule_name` run once per selected (or every) rule of the
     system's rule files; `alert_rule_file` once per rule file; `induced_rule_name` once
     per rule the profile's `[alerts] induce` names."""
-    wanted = {"induced_rule_name", "alert_rule_file", "alert_rule_name"}
+    wanted = {"induced_rule_name", "fault_rule_name", "alert_rule_file", "alert_rule_name"}
     if not wanted & set(metafunc.fixturenames):
         return
     context = metafunc.config.stash[HARNESS_CONTEXT]
     system = context.system
     alerts = system.description.alerts
+    induce = context.profile.alerts_induce
     if "induced_rule_name" in metafunc.fixturenames:
-        metafunc.parametrize("induced_rule_name", list(context.profile.alerts_induce) or [None])
+        pushed = inducible_rules(system.description)
+        by_push = [name for name in induce if name in pushed]
+        metafunc.parametrize("induced_rule_name", by_push or [None])
+    if "fault_rule_name" in metafunc.fixturenames:
+        faulted = fault_rules(system.description)
+        by_fault = [name for name in induce if name in faulted]
+        metafunc.parametrize("fault_rule_name", by_fault or [None])
     if "alert_rule_file" in metafunc.fixturenames:
         files: list[ParameterSet] = (
             [pytest.param(path, id=path.name) for path in rule_files(alerts.rules)]

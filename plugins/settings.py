@@ -194,7 +194,11 @@ def check_engine_settings(profile: TargetProfile, system: System | None = None) 
             f"target profile {profile.describe()}: key 'services.api.entity_ids': {error}"
         ) from None
     try:
-        check_inducible(profile.alerts_induce, None if system is None else system.description)
+        check_inducible(
+            profile.alerts_induce,
+            None if system is None else system.description,
+            profile.chaos_allow,
+        )
     except AlertRuleError as error:
         raise ProfileError(f"target profile {profile.describe()}: {error}") from None
     # `[chaos] allow`'s fault kinds, URLs and ports: the profile's model (load_profile).

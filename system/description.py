@@ -472,6 +472,30 @@ class Push(_Strict):
         return float(self.value)
 
 
+class ProfileFault(_Strict):
+    """How a rule's condition is brought about against a profile, where the harness starts
+    nothing: a fault on one dependency through the profile's Toxiproxy while `traffic` is
+    sent. Allowed only where the profile's `[alerts] induce` names the rule and its
+    `[chaos] allow` the fault's kind."""
+
+    dependency: str = Field(description="the dependency faulted: one of [chaos] dependencies")
+    kind: Literal["partition", "latency"] = Field(
+        description="partition: its proxy down (connections refused); latency: slower"
+    )
+    latency: Duration | None = Field(None, description="added to every answer (kind latency)")
+    traffic: tuple[Request, ...] = Field(min_length=1, description="requests sent meanwhile")
+    clients: int = Field(4, ge=1, le=32)
+    detection: Duration = Field(
+        0.0, description="what the series need to show it (e.g. 1 % of a 5 m window: 3 s)"
+    )
+
+    @model_validator(mode="after")
+    def _latency(self) -> ProfileFault:
+        if (self.kind == "latency") != (self.latency is not None):
+            raise ValueError('needs `latency` exactly when kind = "latency"')
+        return self
+
+
 class Inducement(_Strict):
     """How one alert rule's condition is brought about, end to end."""
 
@@ -484,6 +508,9 @@ class Inducement(_Strict):
     labels: dict[str, str] = Field({}, description="labels the alert must carry")
     detection: Duration | None = Field(None, description="what the series need to show it")
     warm: bool = True
+    profile_fault: ProfileFault | None = Field(
+        None, description="against a profile: a fault through its Toxiproxy, with traffic"
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> Inducement:
@@ -535,6 +562,24 @@ class Routing(_Strict):
         return _path(value, info)
 
 
+class SloBurst(_Strict):
+    """The SLO's page proven end to end on the local default (`alerting/slo_e2e.py`): the
+    SLO rules with every window and `for:` divided by `scale` (the test profile of SLO
+    rules: its 30-day period becomes hours, its 1 h window seconds), a second instance of
+    the target under the same scrape job started with `fault` (every answer an error), and
+    `traffic` split between the two by count, so the error ratio is exactly the one sent:
+    a near miss below the page's burn rate must not page, a burst above it must."""
+
+    scale: float = Field(
+        120.0,
+        ge=1,
+        description="every window of the SLO rules divided by this (120: 1 h -> 30 s)",
+    )
+    fault: str = Field(description="a [local.faults] fault that makes every answer an error")
+    traffic: tuple[Request, ...] = Field(min_length=1, description="the requests sent")
+    clients: int = Field(2, ge=1, le=16, description="concurrent clients sending them")
+
+
 class SloAlerts(_Strict):
     """An SLO whose burn-rate alerts Sloth generates (github.com/slok/sloth), proven with
     promtool at the burn rates the math says (`alerting/slo.py`)."""
@@ -552,6 +597,9 @@ class SloAlerts(_Strict):
         '\'http_requests_total{job="api",status="200"}\': the promtool tests\' traffic'
     )
     bad: str = Field(description="a series the SLI counts as an error (status 5xx)")
+    burst: SloBurst | None = Field(
+        None, description="the page proven end to end at scaled windows (local default)"
+    )
 
     @field_validator("spec")
     @classmethod
@@ -801,6 +849,29 @@ class Description(_Strict):
                 )
             texts = [request.path for request in recipe.traffic]
             self._check_templates(f"alerts.induce.{rule}.traffic", texts)
+            self._check_profile_fault(rule, recipe)
+        burst = None if self.alerts.slo is None else self.alerts.slo.burst
+        if burst is not None:
+            if burst.fault not in faults:
+                raise ValueError(
+                    f"alerts.slo.burst.fault names {burst.fault!r}, which is not a fault "
+                    f"of [local.faults] (known: {', '.join(sorted(faults)) or 'none'})"
+                )
+            texts = [request.path for request in burst.traffic]
+            self._check_templates("alerts.slo.burst.traffic", texts)
+
+    def _check_profile_fault(self, rule: str, recipe: Inducement) -> None:
+        fault = recipe.profile_fault
+        if fault is None:
+            return
+        where = f"alerts.induce.{rule}.profile_fault"
+        self._check_templates(f"{where}.traffic", [request.path for request in fault.traffic])
+        dependencies = self.chaos.dependencies if self.chaos is not None else ()
+        if fault.dependency not in dependencies:
+            raise ValueError(
+                f"{where}.dependency names {fault.dependency!r}, which is not one of "
+                f"[chaos] dependencies (known: {', '.join(dependencies) or 'none'})"
+            )
 
     def _ids_values(self) -> list[str]:
         return [name for name, value in self.values.items() if value.kind in ("ids", "ids_file")]

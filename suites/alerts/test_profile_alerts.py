@@ -8,6 +8,14 @@ healthy results are pushed. What the harness pushes is labelled `harness_test="t
 Locally the end-to-end tests of `test_firing.py` do this against a stack of the harness's
 own: these run against a profile only.
 
+Where `[alerts] induce` names a rule whose inducement has a `profile_fault` and `[chaos]
+allow` its kind, the real condition is created (a drill-only test: production `for:` and
+windows take minutes): a fault on one dependency through the profile's Toxiproxy while
+traffic is sent, every alert of the target's job silenced meanwhile (nobody is paged; the
+silence expires by itself), the alert active in the profile's Alertmanager within its
+bound, routed (by the configuration that Alertmanager loaded) to the receivers the
+description's `[alerts.routing]` expects, and resolved once the fault is removed.
+
 Every selector of the system's rules must also select series in the profile's Prometheus
 (`alerting/series.py`): locally `test_no_false_alarms.py` checks them against a healthy
 window's series.
@@ -16,6 +24,7 @@ window's series.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,20 +34,27 @@ from alerting.induced import (
     active_alerts,
     bounds,
     deployed_for,
+    fault_bounds,
     heal,
     healthy,
+    induce_real_condition,
     induced,
     inducible,
+    profile_fault,
     profile_timing,
 )
-from alerting.rules import load_rules, rule_files
+from alerting.routing import static_receivers
+from alerting.rules import load_rules, longest_window, rule_files
+from chaos.network import dependency_fault
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
+from load.plan import is_loopback
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
 from plugins.settings import HarnessContext
 from system.deadline import Deadline, wait_until
+from system.sampling import Sampler
 
 QUIET_PERIODS = 3  # no false alarm: watch three times the longest path to firing
 
@@ -139,3 +155,87 @@ def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
         fired=alarms,
     )
     assert not alarms, f"false alarm on healthy results: {fired}"
+
+
+@pytest.mark.drill  # the profile's production `for:` and windows: minutes per rule
+@pytest.mark.criteria("alert_time_to_fire", "alert_time_to_resolve", "alert_routing")
+def test_a_real_condition_through_the_profiles_toxiproxy_fires_routes_and_resolves(
+    fault_rule_name: str | None,
+    service_launcher: ServiceLauncher,
+    harness_context: HarnessContext,
+    request: pytest.FixtureRequest,
+    criteria: Criteria,
+    tmp_path: Path,
+) -> None:
+    if service_launcher.backend is not Backend.EXTERNAL:
+        pytest.skip("against a profile only: locally, test_firing.py proves every rule")
+    if fault_rule_name is None:
+        pytest.skip(
+            "the profile's [alerts] induce names no rule induced through its Toxiproxy "
+            "(a profile_fault in the description's [alerts.induce.<rule>])"
+        )
+    description = harness_context.system.description
+    assert description.alerts is not None  # plugins/alert_selection.py: induce is checked
+    fault = profile_fault(description, fault_rule_name)
+    labels = dict(description.alerts.induce[fault_rule_name].labels)
+    prometheus, alertmanager, toxiproxy, api = (
+        request.getfixturevalue(name) for name in ("prometheus", "alertmanager", "toxiproxy", "api")
+    )
+    if not is_loopback(api.host):
+        pytest.skip(f"its traffic goes to loopback targets only, not to {api.describe()}")
+    rule = load_rules(rule_files(description.alerts.rules))[fault_rule_name]
+    timing = profile_timing(prometheus.url, alertmanager.url, f"{api.host}:{api.port}")
+    fire_within, resolve_within = fault_bounds(
+        timing, deployed_for(prometheus.url, rule.name), longest_window(rule.expr), fault
+    )
+    what = f"{fault.kind} of {fault.dependency}"
+    measured = induce_real_condition(
+        alertmanager_url=alertmanager.url,
+        api_url=api.url,
+        rule=rule.name,
+        labels=labels,
+        fault=fault,
+        apply_fault=lambda: dependency_fault(
+            toxiproxy,
+            toxiproxy.proxy_name(fault.dependency),
+            fault.kind,
+            latency_seconds=fault.latency,
+            reaper=service_launcher.reaper,
+        ),
+        sampler=Sampler(description),
+        bounds=(fire_within, resolve_within),
+        reaper=service_launcher.reaper,
+    )
+    attach_json(f"{rule.name} in the Alertmanager", measured.alert)
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(measured.config)
+    reached = static_receivers(config, measured.alert["labels"])
+    fired, resolved, alert = measured.fired, measured.resolved, measured.alert
+    scope = f"{rule.name} ({what})"
+    criteria.within(
+        criterion="alert_time_to_fire", scope=scope, bound=fire_within, unit="s", measured=fired
+    )
+    criteria.within(
+        criterion="alert_time_to_resolve",
+        scope=scope,
+        bound=resolve_within,
+        unit="s",
+        measured=resolved,
+    )
+    routing = description.alerts.routing
+    if routing is not None:
+        expected = frozenset(routing.receivers.get(alert["labels"].get(routing.by, ""), ()))
+        wrong = len(expected ^ reached)
+        criteria.within(
+            criterion="alert_routing",
+            scope=f"{rule.name} in the profile's Alertmanager",
+            bound=0,
+            unit="receivers",
+            measured=wrong,
+            expected=sorted(expected),
+            reached=sorted(reached),
+        )
+        assert not wrong, (
+            f"{rule.name} ({routing.by}={alert['labels'].get(routing.by)}) reaches "
+            f"{sorted(reached)} in the profile's Alertmanager, expected {sorted(expected)}"
+        )

@@ -6,7 +6,8 @@ another's; an alert resent at every evaluation is notified once.
 
 Statically with `amtool config routes test`, end to end with the real Alertmanager running
 the team's file as written, its receivers replaced by the harness's webhook
-(`alerting/routing.py`). Both run locally; against a profile they are skipped, saying why.
+(`alerting/routing.py`). Against a profile, the amtool test runs on the configuration the
+profile's Alertmanager loaded (`/api/v2/status`); the end-to-end test is skipped, saying why.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from alerting.induced import deployed_config
 from alerting.routing import (
     DEDUP_GROUP_INTERVAL,
     RESEND_SECONDS,
@@ -36,10 +38,6 @@ from plugins.evidence import attach_json, attach_text
 from system.description import Alerts, Routing
 
 NO_ROUTING = "the system description has no [alerts.routing]: nothing says who must be paged"
-PROFILE_LATER = (
-    "locally only for now: the configuration a profile's Alertmanager runs is not yet "
-    "compared with the description's (a staging rehearsal deploys the harness's own)"
-)
 
 
 def _routing(system_alerts: Alerts) -> Routing:
@@ -54,12 +52,17 @@ def test_amtool_routes_every_rule_to_exactly_its_receivers(
     system_alerts: Alerts,
     test_profile: RuleSet,
     service_launcher: ServiceLauncher,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
     criteria: Criteria,
 ) -> None:
     routing = _routing(system_alerts)
-    if service_launcher.backend is Backend.EXTERNAL:
-        pytest.skip(PROFILE_LATER)
     path = Path(routing.config)
+    if service_launcher.backend is Backend.EXTERNAL:
+        # the configuration the profile's Alertmanager runs, not the file as committed
+        alertmanager = request.getfixturevalue("alertmanager")
+        path = tmp_path / "alertmanager.yml"
+        path.write_text(deployed_config(alertmanager.url))
     read_config(path)
     problems = []
     for alert in routed_alerts(test_profile.rules, system_alerts) + slo_routed_alerts(

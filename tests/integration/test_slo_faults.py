@@ -3,12 +3,18 @@ spec's math fail on the reference's Sloth rules with one thing broken — a page
 lowered (it pages too early), an error query without `or on() vector(0)` (a healthy
 service without 5xx series records no ratio, and the budget is not whole), a threshold
 raised above the burn (it never pages). promtool for real; the rules copied and edited.
+
+End to end (`alerting/slo_e2e.py`, two real targets, Prometheus and Alertmanager, windows
+scaled): a page threshold under the near miss's burn pages on it, one over the burst's
+never pages; each run reports it, naming the alert and the math.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +26,26 @@ from alerting.slo import (
     read_slo_rules,
     write_promtool_tests,
 )
-from system.description import SloAlerts
+from alerting.slo_e2e import (
+    BurstResult,
+    plan_burst,
+    prepare_burst,
+    run_burst,
+    scale_rules,
+    scale_windows,
+)
+from alerting.stack import TIMING
+from alerting.traffic import SplitTraffic
+from alerting.webhook import WebhookReceiver
+from system.description import SloAlerts, SloBurst
+from system.sampling import Sampler
 from tests.reference import DESCRIPTION
 
 pytestmark = pytest.mark.integration
 
 assert DESCRIPTION.alerts is not None
 assert DESCRIPTION.alerts.slo is not None
+ALERTS = DESCRIPTION.alerts
 CONFIG: SloAlerts = DESCRIPTION.alerts.slo
 SLO = read_slo(Path(CONFIG.spec))
 WINDOWS = load_windows(Path(CONFIG.windows) if CONFIG.windows else None)
@@ -65,3 +84,67 @@ def test_an_error_query_without_a_zero_for_no_5xx_series_is_caught(tmp_path: Pat
     output = _prove(tmp_path, ")\n", ERRORS_OR_ZERO)
     assert 'expr: "slo:period_error_budget_remaining:ratio"' in output
     assert "got: nil" in output  # no ratio recorded without errors: no budget at all
+
+
+# --- end to end, at scaled windows: the run catches a page that is wrong -----------------
+
+assert CONFIG.burst is not None
+BURST: SloBurst = CONFIG.burst
+
+
+def _run_burst(
+    starter: Any, receiver: WebhookReceiver, wrong: str, near_seconds: float | None = None
+) -> BurstResult:
+    """The end-to-end phases on two real targets, with the page's threshold in the scaled
+    rules replaced by `wrong` (`near_seconds`: a shorter near miss, when only the burst
+    matters)."""
+    rules = read_slo_rules(Path(CONFIG.rules), SLO, WINDOWS.period)
+    texts = {path.name: scale_rules(path.read_text(), BURST.scale) for path in rules.files}
+    generated = rules.generated.name
+    assert PAGE in texts[generated], f"{PAGE!r} not in {generated}: update this test"
+    texts[generated] = texts[generated].replace(PAGE, wrong)
+    plan = plan_burst(SLO, scale_windows(WINDOWS, BURST.scale), TIMING)
+    if near_seconds is not None:
+        plan = replace(plan, near_seconds=near_seconds, ticket_expected=False)
+    setup = prepare_burst(starter, receiver, texts, {SLO.alert}, job=ALERTS.job, fault=BURST.fault)
+    with SplitTraffic(
+        setup.healthy_url,
+        setup.faulted_url,
+        BURST.traffic,
+        Sampler(DESCRIPTION),
+        concurrency=BURST.clients,
+        deadline_seconds=120,
+        pause_seconds=0.02,
+    ) as traffic:
+        return run_burst(
+            setup.stack,
+            traffic,
+            plan,
+            SLO.alert,
+            page=rules.page.labels,
+            ticket=rules.ticket.labels,
+        )
+
+
+def test_end_to_end_a_page_on_a_near_miss_is_caught(
+    starter: Any, receiver: WebhookReceiver
+) -> None:
+    # 9x the budget: under the 10x a near miss (0.7 of 14.4x) burns at
+    result = _run_burst(starter, receiver, "> (9 * 0.0009999999999999432)")
+    assert result.near_pages == 1
+    assert result.page_seconds is None  # the run stopped at the near miss
+    (problem,) = result.problems
+    assert f"{SLO.alert} paged" in problem
+    assert "near miss of 1.008% failing, 0.7x its threshold 1.440%" in problem
+
+
+def test_end_to_end_a_page_that_never_fires_is_caught(
+    starter: Any, receiver: WebhookReceiver
+) -> None:
+    # 30x the budget: over the 28.8x the burst (2 of 14.4x) burns at
+    result = _run_burst(starter, receiver, "> (30 * 0.0009999999999999432)", near_seconds=3)
+    assert result.near_pages == 0
+    assert result.page_seconds is None
+    (problem,) = result.problems
+    assert f"{SLO.alert} did not fire within" in problem
+    assert "the math: both windows of a page pair over 1.440%" in problem

@@ -15,10 +15,18 @@ from alerting.conditions import (
     no_inducement,
 )
 from alerting.errors import AlertRuleError, WebhookPortError
-from alerting.induced import check_inducible, inducible, inducible_rules
+from alerting.induced import (
+    check_inducible,
+    fault_bounds,
+    fault_rules,
+    inducible,
+    inducible_rules,
+    profile_fault,
+)
 from alerting.rules import (
     check_rules,
     load_rules,
+    longest_window,
     parse_duration,
     rule_files,
     rule_tests_file,
@@ -247,7 +255,7 @@ def test_a_profile_may_induce_only_the_rules_pushed_in_the_description() -> None
     message = str(raised.value)
     assert "\n" not in message
     assert "[alerts] induce names ServiceDown, which the harness cannot induce" in message
-    assert message.endswith("it can: " + ", ".join(pushed))
+    assert message.endswith("it can: " + ", ".join([*pushed, "HighErrorRate"]))
     rpo = inducible(REFERENCE.description, "RPOViolated")
     assert [push.resolve(0) for push in rpo.bad] == [400.0]
     assert [push.resolve(0) for push in rpo.good] == [42.0]
@@ -375,3 +383,28 @@ def test_a_profile_may_induce_only_pushed_rules_checked_before_any_test(
     assert len(errors) == 1, result.errlines
     assert "[alerts] induce names ServiceDown, which the harness cannot induce" in errors[0]
     assert "it can: RPOViolated, RTOViolated, ChaosDrillFailed, ChaosDrillNotRun" in errors[0]
+
+
+def test_a_rule_induced_through_a_fault_needs_its_kind_in_chaos_allow() -> None:
+    assert fault_rules(REFERENCE.description) == ["HighErrorRate"]
+    check_inducible(("HighErrorRate",), REFERENCE.description, ("latency", "partition"))
+    check_inducible(("HighErrorRate",), REFERENCE.description, None)  # local: anything
+    with pytest.raises(AlertRuleError) as raised:
+        check_inducible(("RPOViolated", "HighErrorRate"), REFERENCE.description, ("latency",))
+    assert str(raised.value) == (
+        "[alerts] induce names HighErrorRate, induced through a partition of neo4j: add "
+        "'partition' to [chaos] allow, or take HighErrorRate out of [alerts] induce"
+    )
+    fault = profile_fault(REFERENCE.description, "HighErrorRate")
+    assert (fault.dependency, fault.kind, fault.detection) == ("neo4j", "partition", 3.0)
+    with pytest.raises(AlertRuleError, match="pushes nothing"):
+        inducible(REFERENCE.description, "HighErrorRate")
+
+
+def test_fault_bounds_wait_for_the_rules_window_to_resolve() -> None:
+    fault = profile_fault(REFERENCE.description, "HighErrorRate")
+    fire, resolve = fault_bounds(Timing(15, 15, 30, 300), 120, 300, fault)
+    assert fire == 15 + 15 + 120 + 30 + 3 + 2
+    assert resolve == 15 + 15 + 300 + 300 + 3 + 2
+    assert longest_window("sum(rate(x[5m])) / sum(rate(x[1h30m]))") == 5400
+    assert longest_window("up == 0") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,51 @@ def test_the_profile_is_validated_by_the_model_its_schema_comes_from() -> None:
         fields = next(arg for arg in model.__args__ if arg is not type(None)).model_fields
         assert set(fields) == set(required | optional), name
         assert {key for key, field in fields.items() if field.is_required()} == set(required)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ('kind = "partition"', 'kind = "flood"'),
+            "key 'alerts.induce.HighErrorRate.profile_fault.kind' must be 'partition' or 'latency'",
+        ),
+        (
+            ('kind = "partition"', 'kind = "latency"'),
+            "key 'alerts.induce.HighErrorRate.profile_fault' needs `latency` exactly when",
+        ),
+        (
+            ('dependency = "neo4j", kind', 'dependency = "mysql", kind'),
+            "alerts.induce.HighErrorRate.profile_fault.dependency names 'mysql', which is not "
+            "one of [chaos] dependencies (known: postgres, neo4j, redis)",
+        ),
+        (
+            ('traffic = ["GET /graph/{few}/neighbors?depth=1"], detection', "detection"),
+            "key 'alerts.induce.HighErrorRate.profile_fault.traffic' is required",
+        ),
+        (
+            ('scale = 120\nfault = "errors"', 'scale = 120\nfault = "boom"'),
+            "alerts.slo.burst.fault names 'boom', which is not a fault of [local.faults]",
+        ),
+        (("scale = 120", "scale = 0.5"), "key 'alerts.slo.burst.scale' must be"),
+        (
+            ('traffic = ["GET /entities/{few}"]\nclients = 2', 'traffic = ["GET /x/{nope}"]'),
+            "alerts.slo.burst.traffic names {nope}, which is not a value of [values]",
+        ),
+    ],
+)
+def test_bad_alert_inducements_are_one_line(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    folder = tmp_path / "intelgraph"
+    shutil.copytree(Path(REFERENCE.source).parent, folder)
+    text = (folder / "system.toml").read_text()
+    old, new = change
+    assert old in text, old
+    path = folder / "system.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(DescriptionError) as raised:
+        load_system(str(path))
+    message = str(raised.value)
+    assert "\n" not in message
+    assert expected in message, message

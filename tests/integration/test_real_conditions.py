@@ -1,0 +1,97 @@
+"""A real condition through Toxiproxy, as the drill creates it against a profile
+(`alerting.induced.induce_real_condition`), on a stack of the harness's own: a target whose
+dependencies pass through its own proxies, a Prometheus evaluating the reference's
+HighErrorRate (test profile: short `for:` and window), an Alertmanager.
+
+Neo4j's proxy down under graph traffic: the alert is active (silenced: nobody notified)
+within its bound, resolves once the proxy is back, and the silence, the proxy and the
+traffic are all gone afterwards. Redis's proxy down under the same traffic (a dependency
+the traversals do not use): the alert never comes, and the wait says which rule, where and
+during what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from alerting.bounds import fire_bound, resolve_bound
+from alerting.induced import RealCondition, induce_real_condition, profile_fault
+from alerting.rules import longest_window, rules_from_texts, shortened_rule_files
+from alerting.stack import TIMING, start_stack
+from alerting.webhook import WebhookReceiver
+from chaos.network import dependency_fault
+from fixtures.launcher import ServiceLauncher
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from system.deadline import WaitTimeoutError
+from system.sampling import Sampler
+from tests.reference import DESCRIPTION
+
+pytestmark = pytest.mark.integration
+
+assert DESCRIPTION.alerts is not None
+ALERTS = DESCRIPTION.alerts
+RULE = "HighErrorRate"
+LABELS = dict(ALERTS.induce[RULE].labels)
+FAULT = profile_fault(DESCRIPTION, RULE)
+
+
+def test_a_partition_fires_silenced_resolves_and_a_fault_without_effect_is_named(
+    starter: Any,
+    receiver: WebhookReceiver,
+    toxiproxy: ToxiproxyEndpoint,
+    service_launcher: ServiceLauncher,
+) -> None:
+    texts = {"errors.rules.yml": shortened_rule_files(ALERTS.rules)["errors.rules.yml"]}
+    rule = rules_from_texts(texts)[RULE]
+    target = starter("api", toxiproxy=toxiproxy, seed=False).endpoint
+    stack = start_stack(
+        starter, receiver, {ALERTS.job: f"{target.host}:{target.port}"}, texts, ALERTS.job
+    )
+    stack.wait_until_scraping({RULE})
+    bounds = (
+        fire_bound(TIMING, rule.for_seconds, FAULT.detection),
+        resolve_bound(TIMING, longest_window(rule.expr), FAULT.detection),
+    )
+
+    def run(dependency: str) -> RealCondition:
+        proxy = target.proxies[dependency]
+        return induce_real_condition(
+            alertmanager_url=stack.alertmanager_url,
+            api_url=target.url,
+            rule=RULE,
+            labels=LABELS,
+            fault=FAULT,
+            apply_fault=lambda: dependency_fault(
+                toxiproxy, proxy, "partition", reaper=service_launcher.reaper
+            ),
+            sampler=Sampler(DESCRIPTION),
+            bounds=bounds,
+            reaper=service_launcher.reaper,
+        )
+
+    measured = run("neo4j")
+    assert measured.alert["labels"]["alertname"] == RULE
+    assert measured.alert["status"]["silencedBy"], "the real condition paged: no silence"
+    assert not receiver.payloads(), "a silenced alert was notified"
+    assert "harness" in measured.config  # the loaded configuration, as written
+    assert 0 < measured.fired <= bounds[0]
+    assert 0 < measured.resolved <= bounds[1]
+    assert not _silences(stack.alertmanager_url)
+    assert all(proxy.enabled for proxy in toxiproxy.client().proxies().values())
+
+    # Redis's proxy down: the traversals do not use it, the condition never comes
+    with pytest.raises(WaitTimeoutError) as raised:
+        run("redis")
+    message = str(raised.value)
+    assert f"{RULE} active in the Alertmanager at {stack.alertmanager_url}" in message
+    assert "during a partition of neo4j" in message  # what the description asked for
+    assert not _silences(stack.alertmanager_url)
+    assert all(proxy.enabled for proxy in toxiproxy.client().proxies().values())
+
+
+def _silences(alertmanager_url: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{alertmanager_url}/api/v2/silences", timeout=5)
+    answer.raise_for_status()
+    return [s for s in answer.json() if s["status"]["state"] != "expired"]

@@ -74,6 +74,18 @@ def fault_rules(description: Description) -> list[str]:
     return [rule for rule, recipe in alerts.induce.items() if recipe.profile_fault is not None]
 
 
+def published_metrics(description: Description) -> frozenset[str]:
+    """Metrics of the description's pushed results (healthy values, inducements): what a
+    drill publishes to the Pushgateway, not what the target exports."""
+    alerts = description.alerts
+    if alerts is None:
+        return frozenset()
+    pushes = [*alerts.healthy]
+    for recipe in alerts.induce.values():
+        pushes += [*recipe.push, *recipe.resolve]
+    return frozenset(push.metric for push in pushes)
+
+
 def profile_fault(description: Description, rule: str) -> ProfileFault:
     """How `rule` is induced against a profile; `AlertRuleError` if it is not."""
     recipe = None if description.alerts is None else description.alerts.induce.get(rule)

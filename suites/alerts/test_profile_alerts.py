@@ -17,8 +17,9 @@ bound, routed (by the configuration that Alertmanager loaded) to the receivers t
 description's `[alerts.routing]` expects, and resolved once the fault is removed.
 
 Every selector of the system's rules must also select series in the profile's Prometheus
-(`alerting/series.py`): locally `test_no_false_alarms.py` checks them against a healthy
-window's series.
+(`alerting/series.py`; locally `test_no_false_alarms.py` checks them against a healthy
+window's series). A metric the drill itself publishes (the description's pushed results)
+may not be there before a drill has run: its absence is a note, not a failure.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ from alerting.induced import (
     inducible,
     profile_fault,
     profile_timing,
+    published_metrics,
 )
 from alerting.routing import static_receivers
 from alerting.rules import load_rules, longest_window, rule_files
+from alerting.series import check_live_series
 from chaos.network import dependency_fault
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
@@ -239,3 +242,34 @@ def test_a_real_condition_through_the_profiles_toxiproxy_fires_routes_and_resolv
             f"{rule.name} ({routing.by}={alert['labels'].get(routing.by)}) reaches "
             f"{sorted(reached)} in the profile's Alertmanager, expected {sorted(expected)}"
         )
+
+
+@pytest.mark.pr_gate
+@pytest.mark.quiet  # queries to the profile's Prometheus
+@pytest.mark.criteria("alert_live_series")
+def test_every_rule_selects_live_series_in_the_profiles_prometheus(
+    service_launcher: ServiceLauncher,
+    harness_context: HarnessContext,
+    request: pytest.FixtureRequest,
+    criteria: Criteria,
+) -> None:
+    if service_launcher.backend is not Backend.EXTERNAL:
+        pytest.skip("against a profile only: locally, test_no_false_alarms.py checks the series")
+    description = harness_context.system.description
+    if description.alerts is None:
+        pytest.skip(f"{harness_context.system.describe()} declares no [alerts]")
+    prometheus = request.getfixturevalue("prometheus")
+    directory = Path(description.alerts.rules)
+    rules = load_rules(rule_files(directory))
+    report = check_live_series(prometheus.url, rules.values(), published_metrics(description))
+    criteria.within(
+        criterion="alert_live_series",
+        scope=f"{len(rules)} rules of {directory.name}, the profile's Prometheus",
+        bound=0,
+        unit="selectors",
+        measured=report.failing_selectors,
+        problems=[str(problem) for problem in report.problems],
+        notes=[str(note) for note in report.notes],
+    )
+    attach_text("rules against the profile's live series", report.evidence())
+    assert not report.problems, report.summary()

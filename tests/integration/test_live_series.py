@@ -122,3 +122,16 @@ def test_a_prometheus_that_does_not_answer_is_one_line() -> None:
         port = closed.getsockname()[1]
     with pytest.raises(LiveSeriesError, match=rf"^Prometheus at http://127.0.0.1:{port} did"):
         check(f"http://127.0.0.1:{port}", Down="up == 0")
+
+
+def test_a_metric_a_drill_publishes_may_be_absent_a_typo_of_it_may_not(prometheus: str) -> None:
+    rules = [
+        AlertRule("Published", "drill_rpo_seconds > 300", 0.0, Path("probe.rules.yml")),
+        AlertRule("Typo", "drill_rpo_second > 300", 0.0, Path("probe.rules.yml")),
+    ]
+    report = check_live_series(prometheus, rules, published={"drill_rpo_seconds"})
+    assert [str(note) for note in report.notes] == [
+        "Published: drill_rpo_seconds: no series yet: drill_rpo_seconds is published by a "
+        "drill (none pushed here yet)"
+    ]
+    assert [finding.rule for finding in report.problems] == ["Typo"]

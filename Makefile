@@ -53,3 +53,4 @@ bench: bootstrap
 	$(PYTHON) -m bench.loadgen
 	$(PYTHON) -m bench.alert_latency
 	$(PYTHON) -m bench.restore
+	$(PYTHON) -m bench.neo4j_gc

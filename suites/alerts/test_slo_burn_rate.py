@@ -153,7 +153,7 @@ def test_the_committed_rules_are_what_sloth_generates(
     )
 
 
-@pytest.mark.pr_gate
+@pytest.mark.drill  # a minute of two targets under traffic; its negatives run in make test
 @pytest.mark.criteria("alert_time_to_fire", "alert_time_to_resolve", "no_false_alarms")
 def test_a_burst_pages_and_a_near_miss_does_not(
     system_alerts: Alerts,

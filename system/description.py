@@ -698,10 +698,11 @@ class Seed(_Strict):
 
 
 class WarmUp(_Strict):
-    """Requests sent concurrently until the target answers them fast (a cold JVM, pools)."""
+    """Requests sent concurrently, in rounds, until the target answers them fast and their
+    latency has stopped falling (a cold JVM, pools, caches)."""
 
     requests: tuple[Request, ...]
-    fast: Duration = 0.1
+    fast: Duration = Field(0.1, description="a round's 90th percentile at most this")
 
 
 class Fault(_Strict):

@@ -55,7 +55,7 @@ def test_a_partition_fires_silenced_resolves_and_a_fault_without_effect_is_named
         resolve_bound(TIMING, longest_window(rule.expr), FAULT.detection),
     )
 
-    def run(dependency: str) -> RealCondition:
+    def run(dependency: str, within: tuple[float, float] = bounds) -> RealCondition:
         proxy = target.proxies[dependency]
         return induce_real_condition(
             alertmanager_url=stack.alertmanager_url,
@@ -67,7 +67,7 @@ def test_a_partition_fires_silenced_resolves_and_a_fault_without_effect_is_named
                 toxiproxy, proxy, "partition", reaper=service_launcher.reaper
             ),
             sampler=Sampler(DESCRIPTION),
-            bounds=bounds,
+            bounds=within,
             reaper=service_launcher.reaper,
         )
 
@@ -82,8 +82,8 @@ def test_a_partition_fires_silenced_resolves_and_a_fault_without_effect_is_named
     assert all(proxy.enabled for proxy in toxiproxy.client().proxies().values())
 
     # Redis's proxy down: the traversals do not use it, the condition never comes
-    with pytest.raises(WaitTimeoutError) as raised:
-        run("redis")
+    with pytest.raises(WaitTimeoutError) as raised:  # the rule's `for:` and more: it never came
+        run("redis", (rule.for_seconds + 3, 3))
     message = str(raised.value)
     assert f"{RULE} active in the Alertmanager at {stack.alertmanager_url}" in message
     assert "during a partition of neo4j" in message  # what the description asked for

@@ -7,8 +7,15 @@ Pushgateway — under a grouping of its own, every series labelled `harness_test
 so that the real rule fires in the real Prometheus and reaches the real Alertmanager,
 which routes that label to a quiet receiver (the route to add is in the README). Then
 the inducement's `resolve` results are pushed (or, without any, the bad ones deleted),
-the alert must resolve, and every pushed group is always deleted. Only rules whose
-inducement is a push can be induced this way; the others need a faulted target.
+the alert must resolve, and every pushed group is always deleted.
+
+A rule whose inducement has a `profile_fault` is brought about for real
+(`induce_real_condition`): the fault's traffic to the profile's target and a fault on one
+dependency through its Toxiproxy (which `[chaos] allow` must permit; the caller applies
+it), every alert of the target's job silenced meanwhile in the profile's Alertmanager (a
+silence that expires by itself), the alert active there within its bound, gone once the
+fault is removed. The alert carries the target's own labels, so what it reaches is read
+from the configuration that Alertmanager loaded (`deployed_config`).
 
 The bound is `alerting.bounds.fire_bound` with the profile's own timing: the scrape and
 evaluation intervals from its Prometheus's configuration (`/api/v1/status/config`, the

@@ -197,7 +197,12 @@ def profile_timing(prometheus_url: str, alertmanager_url: str, pushgateway_host:
 
 def active_alerts(alertmanager_url: str, rule: str) -> list[dict[str, Any]]:
     """The harness's active alerts named `rule` in the Alertmanager (its API v2)."""
-    filters = [f'alertname="{rule}"', 'harness_test="true"']
+    return _active(alertmanager_url, [f'alertname="{rule}"', 'harness_test="true"'])
+
+
+def _active(alertmanager_url: str, filters: list[str]) -> list[dict[str, Any]]:
+    """The Alertmanager's alerts matching `filters` that are active, silenced and
+    inhibited ones included (its API v2)."""
     answer = requests.get(
         f"{alertmanager_url.rstrip('/')}/api/v2/alerts",
         params={"filter": filters, "active": "true", "silenced": "true", "inhibited": "true"},
@@ -314,18 +319,10 @@ def real_alerts(
     """Active alerts named `rule` carrying `labels` in the Alertmanager (silenced and
     inhibited ones too), not the harness's pushed ones (`harness_test`)."""
     filters = [f'alertname="{rule}"', *(f'{key}="{value}"' for key, value in labels.items())]
-    answer = requests.get(
-        f"{alertmanager_url.rstrip('/')}/api/v2/alerts",
-        params={"filter": filters, "active": "true", "silenced": "true", "inhibited": "true"},
-        timeout=HTTP_TIMEOUT_SECONDS,
-    )
-    answer.raise_for_status()
-    alerts: list[dict[str, Any]] = answer.json()
     return [
         alert
-        for alert in alerts
+        for alert in _active(alertmanager_url, filters)
         if alert.get("labels", {}).get("harness_test") != "true"
-        and alert.get("status", {}).get("state") in ("active", "suppressed")
     ]
 
 

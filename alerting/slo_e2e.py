@@ -42,10 +42,14 @@ from alerting.traffic import SplitTraffic
 from alerting.webhook import WebhookReceiver
 from fixtures.phases import phase
 from system.deadline import Deadline
+from system.description import SloBurst
+from system.sampling import Sampler
 
 NEAR_MULTIPLE = 0.7  # the near miss: this much of the page's lowest threshold
 BURST_MULTIPLE = 2.0  # the burst: this much of its highest
 POLL_SECONDS = 0.25
+TRAFFIC_PAUSE_SECONDS = 0.02  # per client, after each answer: some 40 requests a second each
+TRAFFIC_CAP_SECONDS = 300.0  # the traffic stops by itself after this, whatever happens
 _RANGE = re.compile(r"\[((?:\d+(?:ms|s|m|h|d|w|y))+)\]")
 _UNSCALABLE = re.compile(r"\boffset\b|@|\[[^\]]*:[^\]]*\]")
 
@@ -216,6 +220,31 @@ class BurstResult:
 
 
 def run_burst(
+    setup: BurstSetup,
+    plan: BurstPlan,
+    burst: SloBurst,
+    sampler: Sampler,
+    *,
+    alert: str,
+    page: Mapping[str, str],
+    ticket: Mapping[str, str],
+) -> BurstResult:
+    """The three phases, `burst`'s traffic split between `setup`'s two instances (from
+    `burst.clients` clients, each pausing `TRAFFIC_PAUSE_SECONDS` after an answer), the
+    page and ticket being alert `alert` with labels `page` / `ticket`."""
+    with SplitTraffic(
+        setup.healthy_url,
+        setup.faulted_url,
+        burst.traffic,
+        sampler,
+        concurrency=burst.clients,
+        deadline_seconds=TRAFFIC_CAP_SECONDS,
+        pause_seconds=TRAFFIC_PAUSE_SECONDS,
+    ) as traffic:
+        return _phases(setup.stack, traffic, plan, alert, page=page, ticket=ticket)
+
+
+def _phases(
     stack: AlertStack,
     traffic: SplitTraffic,
     plan: BurstPlan,
@@ -224,8 +253,6 @@ def run_burst(
     page: Mapping[str, str],
     ticket: Mapping[str, str],
 ) -> BurstResult:
-    """The three phases on `traffic` (its `other_url` the instance answering errors), the
-    page and ticket being alert `alert` with labels `page` / `ticket`."""
     result = BurstResult()
     receiver = stack.receiver
     with phase(f"near miss: {plan.near:.3%} of requests failing for {plan.near_seconds:g} s"):

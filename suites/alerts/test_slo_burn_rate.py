@@ -46,7 +46,6 @@ from alerting.slo_e2e import (
     scale_windows,
 )
 from alerting.stack import TIMING
-from alerting.traffic import SplitTraffic
 from alerting.webhook import WebhookReceiver
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
@@ -66,8 +65,6 @@ LOCAL_ONLY = (
     "locally only: it starts a second instance of the target that answers only errors, "
     "and a Prometheus evaluating the SLO rules at scaled windows"
 )
-TRAFFIC_PAUSE_SECONDS = 0.02  # per client, after each answer: some 40 requests a second each
-TRAFFIC_CAP_SECONDS = 300.0
 # promtool's diff names each failing assertion on a line of its own.
 _FAILURE = re.compile(r"^\s+(alertname|expr): ", re.MULTILINE)
 
@@ -180,23 +177,15 @@ def test_a_burst_pages_and_a_near_miss_does_not(
     setup = prepare_burst(
         starter, receiver, scaled, {slo.alert}, job=system_alerts.job, fault=burst.fault
     )
-    with SplitTraffic(
-        setup.healthy_url,
-        setup.faulted_url,
-        burst.traffic,
+    result = run_burst(
+        setup,
+        plan,
+        burst,
         Sampler(harness_context.system.description),
-        concurrency=burst.clients,
-        deadline_seconds=TRAFFIC_CAP_SECONDS,
-        pause_seconds=TRAFFIC_PAUSE_SECONDS,
-    ) as traffic:
-        result = run_burst(
-            setup.stack,
-            traffic,
-            plan,
-            slo.alert,
-            page=rules.page.labels,
-            ticket=rules.ticket.labels,
-        )
+        alert=slo.alert,
+        page=rules.page.labels,
+        ticket=rules.ticket.labels,
+    )
     attach_json("webhook payloads", receiver.payloads())
     attach_json("measured", vars(result))
     _rows(criteria, result, plan, f"{slo.alert} page, windows / {burst.scale:g}")

@@ -35,7 +35,6 @@ from alerting.slo_e2e import (
     scale_windows,
 )
 from alerting.stack import TIMING
-from alerting.traffic import SplitTraffic
 from alerting.webhook import WebhookReceiver
 from system.description import SloAlerts, SloBurst
 from system.sampling import Sampler
@@ -102,23 +101,15 @@ def _run_burst(starter: Any, receiver: WebhookReceiver, wrong: str) -> BurstResu
     texts[generated] = texts[generated].replace(PAGE, wrong)
     plan = plan_burst(SLO, scale_windows(WINDOWS, BURST.scale), TIMING)
     setup = prepare_burst(starter, receiver, texts, {SLO.alert}, job=ALERTS.job, fault=BURST.fault)
-    with SplitTraffic(
-        setup.healthy_url,
-        setup.faulted_url,
-        BURST.traffic,
+    return run_burst(
+        setup,
+        plan,
+        BURST,
         Sampler(DESCRIPTION),
-        concurrency=BURST.clients,
-        deadline_seconds=120,
-        pause_seconds=0.02,
-    ) as traffic:
-        return run_burst(
-            setup.stack,
-            traffic,
-            plan,
-            SLO.alert,
-            page=rules.page.labels,
-            ticket=rules.ticket.labels,
-        )
+        alert=SLO.alert,
+        page=rules.page.labels,
+        ticket=rules.ticket.labels,
+    )
 
 
 def test_end_to_end_a_page_on_a_near_miss_is_caught(

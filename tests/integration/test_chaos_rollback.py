@@ -28,6 +28,7 @@ from chaos.netns import namespaces_available
 from chaos.network import harness_toxics
 from chaos.stack import ChaosStack, chaos_stack
 from fixtures.launcher import ServiceLauncher
+from fixtures.lifecycle.reaper import process_ids
 from fixtures.profile import Slo
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 from system.deadline import NotYet, WaitTimeoutError, wait_until
@@ -110,7 +111,8 @@ def left_behind(
         found += [
             f"proxy {name}" for name in client.proxies() if "-chaos-" in name and name not in own
         ]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for process in process_ids():
+        stat = Path(f"/proc/{process}/stat")
         try:
             state = stat.read_text().rpartition(")")[2].split()[0]
             command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -229,7 +231,7 @@ def wait_for_faults(
         assert process.poll() is None, f"the holding run ended early:\n{log.read_text()[-3000:]}"
         stopped = any(
             line.startswith("State:\tT")
-            for status in Path("/proc").glob("[0-9]*/status")
+            for status in (Path(f"/proc/{process}/status") for process in process_ids())
             for line in _lines(status)
         )
         return state.exists() and bool(harness_toxics(toxiproxy)) and stopped

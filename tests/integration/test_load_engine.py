@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from fixtures.lifecycle.ports import PortAllocator
-from fixtures.lifecycle.reaper import kill_process_group
+from fixtures.lifecycle.reaper import kill_process_group, process_ids
 from load.crosscheck import Agreement, CrossCheckFailedError, ServerMetrics, crosscheck
 from load.errors import LoadPlanError, LoadRunError
 from load.evidence import write_evidence
@@ -420,7 +420,9 @@ def test_a_load_child_ends_when_its_parent_is_killed(stub: Stub, tmp_path: Path)
 
 def _processes_naming(path: Path) -> list[Path]:
     return [
-        proc for proc in Path("/proc").glob("[0-9]*/cmdline") if str(path).encode() in _read(proc)
+        proc
+        for proc in (Path(f"/proc/{process}/cmdline") for process in process_ids())
+        if str(path).encode() in _read(proc)
     ]
 
 

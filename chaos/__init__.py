@@ -6,9 +6,9 @@ way out, and register an undo with the reaper first, so a killed harness leaves 
 behind either. An experiment (`chaos.experiments`) is a Chaos Toolkit file of a system
 description's `[chaos] experiments` folder: a steady state, a fault injected for a bounded
 time while open-model load runs (`load`), what the target claims during it, the recovery
-and its time, and
-rollbacks that always run. `chaos.activities` holds the Chaos Toolkit providers;
-`chaos.ledger` is the check that no acknowledged write was lost. No pytest in here.
+and its time, and rollbacks that always run. `chaos.activities` holds the Chaos Toolkit
+providers; `fixtures.write_ledger` (shared with `dr.failover`) is the check that no
+acknowledged write was lost. No pytest in here.
 
 Importing this package imports none of its modules.
 """

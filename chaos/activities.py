@@ -35,15 +35,15 @@ from chaos.errors import (
     FaultSpecError,
     HypothesisFailedError,
 )
-from chaos.ledger import Writer, check_ledger
 from chaos.netns import Namespace, partitioned
-from chaos.network import ToxicSpec, proxy_disabled, toxic_fault
+from chaos.network import ToxicSpec, toxic_fault
 from chaos.probes import POLL_SECONDS, Health, healthz
 from chaos.process import killed, paused
 from chaos.stress import cpu_stress, memory_stress
 from fixtures.errors import HarnessError
 from fixtures.lifecycle.reaper import signal_tree
-from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint, proxy_disabled
+from fixtures.write_ledger import Writer, check_ledger
 from load.plan import LoadPlan
 from load.result import LoadResult
 from load.runner import start_load as start_load_run

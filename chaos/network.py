@@ -8,8 +8,9 @@ Each toxic gets a name unique to the run (`harness-<run id>-<type>-<n>`) and onl
 toxic is removed afterwards: Toxiproxy's `reset` acts on the whole server and is never
 used, so a shared Toxiproxy named by a profile keeps everyone else's toxics. Before the
 toxic is added, its removal is registered with the reaper (an HTTP DELETE), so a SIGKILLed
-harness leaves no toxic either. `proxy_disabled` takes a proxy down (Toxiproxy then
-refuses new connections and drops existing ones) and re-enables it the same way.
+harness leaves no toxic either. `proxy_disabled` (`fixtures.providers.toxiproxy`) takes a
+proxy down (Toxiproxy then refuses new connections and drops existing ones) and re-enables
+it the same way.
 
 Toxic types and attributes (Toxiproxy 2.x; times in ms except `slicer.delay`, in us):
 
@@ -37,7 +38,7 @@ from urllib.parse import quote
 
 from chaos.errors import FaultSpecError
 from fixtures.lifecycle.reaper import Reaper, Undo
-from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint, proxy_disabled
 from fixtures.toxiproxy_client import STREAMS, Stream, Toxic, ToxicType, ToxiproxyError
 
 ATTRIBUTES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
@@ -168,27 +169,6 @@ def remove_toxic(client: Any, proxy: str, name: str) -> None:
     except ToxiproxyError as error:
         if error.status != 404:
             raise
-
-
-@contextmanager
-def proxy_disabled(
-    toxiproxy: ToxiproxyEndpoint, proxy: str, *, reaper: Reaper | None = None
-) -> Iterator[None]:
-    """Take `proxy` down for the block (connections refused and dropped), then up again."""
-    key = f"disabled-{toxiproxy.url}-{proxy}"
-    url = f"{toxiproxy.url}/proxies/{quote(proxy, safe='')}"
-    if reaper is not None:
-        reaper.track_undo(key, Undo("http", method="POST", url=url, body={"enabled": True}))
-    try:
-        with toxiproxy.client() as client:
-            client.disable_proxy(proxy)
-            try:
-                yield
-            finally:
-                client.enable_proxy(proxy)
-    finally:
-        if reaper is not None:
-            reaper.untrack_undo(key)
 
 
 @contextmanager

@@ -39,3 +39,7 @@ class RtoViolatedError(AssertionError):
 
 class RecoveryTimedOutError(HarnessError):
     """Losing the primary was not noticed, or the restored target did not answer, in time."""
+
+
+class StandbyError(HarnessError):
+    """The standby could not be made, did not stream, or did not promote: names the step."""

@@ -134,7 +134,7 @@ def read_probe(base_url: str, path: WritePath, probe: Probe) -> str | None:
         return read_back(session, base_url, path, probe.record_id, probe.expected)
 
 
-def _wait(condition: Callable[[], bool | NotYet], seconds: float, what: str) -> float:
+def timed_wait(condition: Callable[[], bool | NotYet], seconds: float, what: str) -> float:
     """Seconds until `condition` held; past `seconds`, `RecoveryTimedOutError` (the DR
     suites' error) naming `what` and what was seen last."""
     deadline = Deadline(seconds)
@@ -145,7 +145,7 @@ def _wait(condition: Callable[[], bool | NotYet], seconds: float, what: str) -> 
     return deadline.elapsed()
 
 
-def _answering(url: str, spec: HealthSpec, *, healthy: bool) -> Callable[[], bool | NotYet]:
+def answering(url: str, spec: HealthSpec, *, healthy: bool) -> Callable[[], bool | NotYet]:
     """A condition: the health check answers healthy (or, `healthy=False`, unhealthy)."""
 
     def check() -> bool | NotYet:
@@ -202,8 +202,8 @@ def measure_recovery(
     with archiving_primary(native_launcher, s3, archive_timeout_seconds) as primary:
         target = start_target(postgres=primary.endpoint, seed=False, warm=False)  # it notices
         url, spec = target.endpoint.url, description.health
-        _wait(  # healthy before the failure, or its detection means nothing
-            _answering(url, spec, healthy=True),
+        timed_wait(  # healthy before the failure, or its detection means nothing
+            answering(url, spec, healthy=True),
             HEALTHY_DEADLINE_SECONDS,
             "the system on the primary answering healthy",
         )
@@ -219,8 +219,8 @@ def measure_recovery(
         acks = list(stream.acks)
         stream.stop()
         recovery = RecoveryTime()
-        recovery.phases["detect"] = _wait(
-            _answering(url, spec, healthy=False),
+        recovery.phases["detect"] = timed_wait(
+            answering(url, spec, healthy=False),
             DETECT_DEADLINE_SECONDS,
             "the health check turning unhealthy",
         )
@@ -238,7 +238,7 @@ def measure_recovery(
             started = time.monotonic()
             again = start_target(postgres=restored.endpoint, seed=False)
             state = _Recovery(again.endpoint.url, description, probe)
-            _wait(state.done, HEALTHY_DEADLINE_SECONDS, state.waited_for())
+            timed_wait(state.done, HEALTHY_DEADLINE_SECONDS, state.waited_for())
             recovery.phases["target_start_and_warm"] = time.monotonic() - started
             again.stop()  # before its database: Postgres waits for connected clients
             if expected is not None:

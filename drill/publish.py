@@ -5,10 +5,10 @@ takes it from a repository secret): once the verdict is known, each chaos experi
 `chaos_experiment_passed{experiment}`, `chaos_drill_last_run_timestamp_seconds` (and
 `chaos_drill_last_success_timestamp_seconds` when every experiment held), and the measured
 RPO and RTO `{database}` go to that Pushgateway through the harness's one publisher, so
-the system's drill and DR rules watch real drills. The RPO and RTO gauges are named by
-the system description's `[publish]` (`rpo`, `rto`); one it does not name is not pushed,
-and `unpublished` says so. A skipped experiment is not pushed. The URL may carry
-credentials: it is never printed.
+the system's drill and DR rules watch real drills. The RPO, RTO and replication lag gauges
+are named by the system description's `[publish]` (`rpo`, `rto`, `replication_lag`); one
+it does not name is not pushed, and `unpublished` says so. A skipped experiment is not
+pushed. The URL may carry credentials: it is never printed.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ Result = tuple[str, float, dict[str, str]]
 DR_CRITERIA = {
     "rpo": "Measured RPO of the last DR drill",
     "rto": "Measured RTO of the last DR drill",
+    "replication_lag": "Replication lag of the standby before the last failover rehearsal",
 }
 
 
 def dr_metrics(names: Publish) -> dict[str, str]:
-    """Criterion ("rpo", "rto") -> the gauge the description's `[publish]` names for it."""
-    found = {"rpo": names.rpo, "rto": names.rto}
+    """Criterion ("rpo", "rto", "replication_lag") -> the gauge the description's
+    `[publish]` names for it."""
+    found = {"rpo": names.rpo, "rto": names.rto, "replication_lag": names.replication_lag}
     return {criterion: metric for criterion, metric in found.items() if metric is not None}
 
 
@@ -67,8 +69,8 @@ def unpublished(document: Mapping[str, Any], names: Publish) -> list[str]:
     }
     missing = sorted(measured - set(dr_metrics(names)))
     return [
-        f"the measured {criterion.upper()} is not pushed: the system description's "
-        f"[publish] names no {criterion} gauge"
+        f"the measured {criterion.replace('_', ' ').upper()} is not pushed: the system "
+        f"description's [publish] names no {criterion} gauge"
         for criterion in missing
     ]
 

@@ -648,6 +648,17 @@ class Consistency(_Strict):
     cypher: str = Field(description="Neo4j query returning the same records' ids as `id`")
 
 
+class Standby(_Strict):
+    """The database's streaming standby (a replica in a second region), failed over to."""
+
+    synchronous: bool = Field(
+        False,
+        description="the standby is synchronous: a failover may lose no acknowledged write "
+        "(`failover_writes_lost` is judged against 0); asynchronous: the writes lost are "
+        "named and their window judged against `rpo`",
+    )
+
+
 class Dr(_Strict):
     """What a restore of the system's database must hold."""
 
@@ -662,6 +673,9 @@ class Dr(_Strict):
         description="the production database's size in MB: the drill extrapolates the RTO "
         "it measures at 10 MB, 100 MB and 1 GB to it (a least-squares line), against `rto`",
     )
+    standby: Standby | None = Field(
+        None, description="the standby the failover rehearsal promotes (none: not rehearsed)"
+    )
 
 
 class Publish(_Strict):
@@ -669,6 +683,9 @@ class Publish(_Strict):
 
     rpo: str | None = Field(None, description="gauge of the measured RPO, by database")
     rto: str | None = Field(None, description="gauge of the measured RTO, by database")
+    replication_lag: str | None = Field(
+        None, description="gauge of the standby's replication lag before a failover, by database"
+    )
 
 
 class Requires(_Strict):

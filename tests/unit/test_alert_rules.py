@@ -55,6 +55,7 @@ DESIGN_RULES = {
     "RTOViolated",
     "ChaosDrillFailed",
     "ChaosDrillNotRun",
+    "ReplicationLagHigh",  # issue 24: the standby's lag (the design's metric name)
 }
 
 
@@ -63,6 +64,7 @@ def test_every_rule_of_the_design_is_shipped_with_production_durations() -> None
     assert set(rules) == DESIGN_RULES
     assert rules["P95LatencyHigh"].for_seconds == 120
     assert rules["ChaosDrillNotRun"].for_seconds == 3600
+    assert rules["ReplicationLagHigh"].for_seconds == 120
     assert "[5m]" in rules["HighErrorRate"].expr
     assert all(rule.annotations.get("summary") for rule in rules.values())
 
@@ -247,7 +249,13 @@ def test_an_inducement_of_an_unknown_rule_is_one_line_naming_it() -> None:
 
 
 def test_a_profile_may_induce_only_the_rules_pushed_in_the_description() -> None:
-    pushed = ["RPOViolated", "RTOViolated", "ChaosDrillFailed", "ChaosDrillNotRun"]
+    pushed = [
+        "RPOViolated",
+        "RTOViolated",
+        "ReplicationLagHigh",
+        "ChaosDrillFailed",
+        "ChaosDrillNotRun",
+    ]
     assert inducible_rules(REFERENCE.description) == pushed
     check_inducible(("RPOViolated", "ChaosDrillFailed"), REFERENCE.description)
     with pytest.raises(AlertRuleError) as raised:
@@ -331,7 +339,7 @@ def test_a_rule_without_inducement_is_a_skipped_test_naming_it(
     pytester.makepyfile(test_x=RULE_TEST)
     path = _description(pytester, _alerts(PUSHED_RPO))
     result = pytester.runpytest_subprocess("--system", path, "-rs", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, skipped=6)
+    result.assert_outcomes(passed=1, skipped=7)
     text = "\n".join(result.outlines)
     assert f"ServiceDown is not induced end to end: no [alerts.induce.ServiceDown] in {path}" in (
         text
@@ -382,7 +390,7 @@ def test_a_profile_may_induce_only_pushed_rules_checked_before_any_test(
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
     assert len(errors) == 1, result.errlines
     assert "[alerts] induce names ServiceDown, which the harness cannot induce" in errors[0]
-    assert "it can: RPOViolated, RTOViolated, ChaosDrillFailed, ChaosDrillNotRun" in errors[0]
+    assert "it can: RPOViolated, RTOViolated, ReplicationLagHigh, ChaosDrillFailed" in errors[0]
 
 
 def test_a_rule_induced_through_a_fault_needs_its_kind_in_chaos_allow() -> None:

@@ -90,7 +90,7 @@ def test_a_severity_without_declared_receivers_has_no_expectation() -> None:
     routing = ALERTS.routing.model_copy(update={"receivers": {"critical": ("pager",)}})
     alerts = ALERTS.model_copy(update={"routing": routing})
     undeclared = [alert.rule for alert in routed_alerts(RULES, alerts) if alert.expected is None]
-    assert undeclared == ["ChaosDrillFailed", "ChaosDrillNotRun"]
+    assert undeclared == ["ChaosDrillFailed", "ChaosDrillNotRun", "ReplicationLagHigh"]
 
 
 def test_problems_name_the_rule_the_receivers_and_the_equal_label() -> None:

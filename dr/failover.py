@@ -1,0 +1,216 @@
+"""The failover rehearsal (the requirements' quarterly drill): the primary lost under writes,
+the standby promoted, the target re-pointed, its smoke checks run; timings and lost writes.
+
+The system (its description's `[local]`) runs on a primary with a streaming standby
+(`dr.standby`), its Postgres traffic through a Toxiproxy proxy. The lost-write ledger
+(`fixtures.write_ledger`) creates records through the description's `[write_path]` and logs
+each acknowledgement, and the standby's lag is sampled. Optionally the link between the
+regions is cut for `forced_lag_seconds` first (the standby falls behind on purpose). Then
+the primary is SIGKILLed and the failover timed by phase, from the failure:
+
+- detect: the target's health check turns unhealthy (what a health-based failover watches);
+- promote: `pg_promote()` on the standby, until it accepts writes;
+- repoint: the target's database route (its proxy) re-pointed at the new primary, as DNS or
+  a health-based failover does it;
+- healthy: the health check answers healthy and every smoke check passes.
+
+Writes go on through the failover; every acknowledged one is then read back from the new
+primary. Missing ones are data actually lost (asynchronous replication's RPO): named, and
+their window (the failure - the oldest lost write) is the failover's recovery point.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dr.recovery import DETECT_DEADLINE_SECONDS, HEALTHY_DEADLINE_SECONDS, answering, timed_wait
+from dr.standby import LagSampler, StandbyPair, promote, standby_pair
+from fixtures.launcher import ServiceLauncher
+from fixtures.providers.toxiproxy import ToxiproxyEndpoint, proxy_disabled
+from fixtures.target_client import health
+from fixtures.write_ledger import LedgerCheck, Write, Writer, check_ledger
+from load.smoke import SmokeResult, run_smoke
+from system.deadline import NotYet
+from system.description import Description
+
+WRITE_RATE = 20.0  # writes a second: one every 50 ms, as the archive RPO's writer
+WRITER_CAP_SECONDS = 600.0
+AFTER_FAILOVER_SECONDS = 1.0  # writes on the new primary too, before the ledger is read
+
+
+@dataclass(frozen=True)
+class Failover:
+    """One rehearsal's measurements."""
+
+    synchronous: bool
+    forced_lag_seconds: float
+    phases: dict[str, float]  # detect, promote, repoint, healthy: seconds each, in order
+    lag_seconds: list[float]  # the standby's lag, sampled before the failure
+    check: LedgerCheck
+    lost_window_seconds: float  # the failure - the oldest acknowledged write lost (0: none)
+    smoke: list[SmokeResult] = field(default_factory=list)
+    pair: str = ""
+
+    @property
+    def seconds(self) -> float:
+        """The failover's RTO: the failure to a healthy target on the new primary."""
+        return sum(self.phases.values())
+
+    @property
+    def lost_writes(self) -> list[Write]:
+        """Acknowledged writes not kept: missing, or their record now another's (a lost
+        write's id handed out again by the new primary)."""
+        return [*self.check.lost, *(write for write, _ in self.check.changed)]
+
+    @property
+    def lost(self) -> int:
+        return len(self.lost_writes)
+
+    @property
+    def lag_before_failure(self) -> float | None:
+        return self.lag_seconds[-1] if self.lag_seconds else None
+
+    def describe_rto(self) -> str:
+        parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.phases.items())
+        return f"failover RTO {self.seconds:.2f} s ({parts})"
+
+    def describe_lag(self) -> str:
+        if not self.lag_seconds:
+            return "the standby's lag: no sample"
+        return (
+            f"the standby's lag: {len(self.lag_seconds)} samples, median "
+            f"{statistics.median(self.lag_seconds):.2f} s, max {max(self.lag_seconds):.2f} s, "
+            f"{self.lag_before_failure:.2f} s before the failure"
+        )
+
+    def describe_loss(self) -> str:
+        mode = "synchronous" if self.synchronous else "asynchronous"
+        forced = (
+            f", the link cut {self.forced_lag_seconds:g} s before the failure"
+            if self.forced_lag_seconds
+            else ""
+        )
+        window = f"; lost window {self.lost_window_seconds:.2f} s" if self.lost else ""
+        return f"{mode} replication{forced}: {self.check.describe()}{window}"
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "pair": self.pair,
+            "synchronous": self.synchronous,
+            "forced_lag_seconds": self.forced_lag_seconds,
+            "rto": self.describe_rto(),
+            "phases_seconds": self.phases,
+            "lag": self.describe_lag(),
+            "writes": self.describe_loss(),
+            "lost": [f"{w.name} (id {w.entity_id})" for w in self.lost_writes],
+            "smoke": [result.line() for result in self.smoke],
+        }
+
+
+def rehearse_failover(
+    launcher: ServiceLauncher,
+    toxiproxy: ToxiproxyEndpoint,
+    start_target: Callable[..., Any],
+    *,
+    description: Description,
+    synchronous: bool,
+    write_seconds: float,
+    forced_lag_seconds: float = 0.0,
+) -> Failover:
+    """`start_target(postgres=..., toxiproxy=..., seed=False, warm=False)` starts the system
+    (the `api_factory` fixture, its other stores fresh); `synchronous`: the replication the
+    pair is set up with. Needs the description's `[write_path]`."""
+    path = description.write_path
+    if path is None:
+        raise ValueError("a failover rehearsal needs the system description's [write_path]")
+    with standby_pair(launcher, toxiproxy, synchronous=synchronous) as pair:
+        target = start_target(
+            postgres=pair.primary.endpoint, toxiproxy=toxiproxy, seed=False, warm=False
+        )
+        try:
+            url = target.endpoint.url
+            timed_wait(
+                answering(url, description.health, healthy=True),
+                HEALTHY_DEADLINE_SECONDS,
+                "the system on the primary answering healthy",
+            )
+            writer = Writer(
+                url, path, rate=WRITE_RATE, deadline_seconds=WRITER_CAP_SECONDS, link=None
+            ).start()
+            sampler = LagSampler(pair.standby.endpoint).start()
+            try:
+                time.sleep(write_seconds)
+                failed_at = _fail(pair, launcher, forced_lag_seconds)
+                lag = sampler.stop()
+                phases = _fail_over(pair, target.endpoint, description, failed_at)
+                smoke = run_smoke(url, description.smoke)
+                time.sleep(AFTER_FAILOVER_SECONDS)
+            finally:
+                sampler.stop()
+                ledger = writer.stop()
+            check = check_ledger(url, ledger, path)
+        finally:
+            target.stop()  # before its database: Postgres waits for connected clients
+        not_kept = [*check.lost, *(write for write, _ in check.changed)]
+        lost_window = max((failed_at - write.sent_at for write in not_kept), default=0.0)
+        return Failover(
+            synchronous,
+            forced_lag_seconds,
+            phases,
+            lag,
+            check,
+            max(0.0, lost_window),
+            smoke,
+            pair.describe(),
+        )
+
+
+def _fail(pair: StandbyPair, launcher: ServiceLauncher, forced_lag_seconds: float) -> float:
+    """Cut the link for `forced_lag_seconds` (if any), then SIGKILL the primary with the link
+    still cut; the wall time of the failure."""
+    if forced_lag_seconds <= 0:
+        pair.primary.kill()
+        return time.time()
+    with proxy_disabled(pair.toxiproxy, pair.link, reaper=launcher.reaper):
+        time.sleep(forced_lag_seconds)
+        pair.primary.kill()
+        return time.time()
+
+
+def _fail_over(
+    pair: StandbyPair, target: Any, description: Description, failed_at: float
+) -> dict[str, float]:
+    url, spec = target.url, description.health
+    started = time.monotonic() - (time.time() - failed_at)
+    phases: dict[str, float] = {}
+
+    def mark(name: str) -> None:
+        phases[name] = time.monotonic() - started - sum(phases.values())
+
+    timed_wait(
+        answering(url, spec, healthy=False),
+        DETECT_DEADLINE_SECONDS,
+        "the health check turning unhealthy after the primary's loss",
+    )
+    mark("detect")
+    promote(pair.standby.endpoint)
+    mark("promote")
+    standby = pair.standby.endpoint
+    with pair.toxiproxy.client() as client:
+        client.set_upstream(target.proxy_name("postgres"), f"{standby.host}:{standby.port}")
+    mark("repoint")
+
+    def recovered() -> bool | NotYet:
+        seen = health(url, spec)
+        if not seen.ok:
+            return NotYet(f"the health check: {seen.describe()}")
+        failing = [r.line() for r in run_smoke(url, description.smoke) if not r.passed]
+        return not failing or NotYet(f"smoke checks failing: {failing}")
+
+    timed_wait(recovered, HEALTHY_DEADLINE_SECONDS, "the target healthy, its smoke checks passing")
+    mark("healthy")
+    return phases

@@ -17,10 +17,16 @@ the primary is SIGKILLed and the failover timed by phase, from the failure:
 Writes go on through the failover; every acknowledged one is then read back from the new
 primary. Missing ones are data actually lost (asynchronous replication's RPO): named, and
 their window (the failure - the oldest lost write) is the failover's recovery point.
+
+`fail_back` then rehearses the way back: the lost primary rewound (`pg_rewind`) and
+rejoined as the new primary's standby, the new primary SIGKILLed in turn, the old one
+promoted and the target re-pointed at it, timed the same way; every write the failover
+kept must read back from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -28,11 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dr.recovery import DETECT_DEADLINE_SECONDS, HEALTHY_DEADLINE_SECONDS, answering, timed_wait
-from dr.standby import LagSampler, StandbyPair, promote, standby_pair
-from fixtures.launcher import ServiceLauncher
+from dr.standby import LagSampler, StandbyPair, promote, rejoin, standby_pair
+from fixtures.launcher import RunningService, ServiceLauncher
+from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint, proxy_disabled
 from fixtures.target_client import health
-from fixtures.write_ledger import LedgerCheck, Write, Writer, check_ledger
+from fixtures.write_ledger import Ledger, LedgerCheck, Write, Writer, check_ledger
 from load.smoke import SmokeResult, run_smoke
 from system.deadline import NotYet
 from system.description import Description
@@ -40,6 +47,28 @@ from system.description import Description
 WRITE_RATE = 20.0  # writes a second: one every 50 ms, as the archive RPO's writer
 WRITER_CAP_SECONDS = 600.0
 AFTER_FAILOVER_SECONDS = 1.0  # writes on the new primary too, before the ledger is read
+
+
+@dataclass(frozen=True)
+class FailBack:
+    """The way back: the old primary rewound and rejoined, then promoted again."""
+
+    rejoin_seconds: float  # pg_rewind, start, streaming (before the second failure)
+    phases: dict[str, float]  # detect, promote, repoint, healthy
+    check: LedgerCheck  # the writes the failover kept, read back after failing back
+    smoke: list[SmokeResult]
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.phases.items())
+        return (
+            f"fail back RTO {self.seconds:.2f} s ({parts}) after the old primary rewound and "
+            f"streaming in {self.rejoin_seconds:.2f} s; the writes the failover kept: "
+            f"{self.check.describe()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +83,7 @@ class Failover:
     lost_window_seconds: float  # the failure - the oldest acknowledged write lost (0: none)
     smoke: list[SmokeResult] = field(default_factory=list)
     pair: str = ""
+    back: FailBack | None = None  # the way back, when rehearsed
 
     @property
     def seconds(self) -> float:
@@ -64,7 +94,7 @@ class Failover:
     def lost_writes(self) -> list[Write]:
         """Acknowledged writes not kept: missing, or their record now another's (a lost
         write's id handed out again by the new primary)."""
-        return [*self.check.lost, *(write for write, _ in self.check.changed)]
+        return _not_kept(self.check)
 
     @property
     def lost(self) -> int:
@@ -108,6 +138,7 @@ class Failover:
             "writes": self.describe_loss(),
             "lost": [f"{w.name} (id {w.entity_id})" for w in self.lost_writes],
             "smoke": [result.line() for result in self.smoke],
+            "fail_back": None if self.back is None else self.back.describe(),
         }
 
 
@@ -120,6 +151,7 @@ def rehearse_failover(
     synchronous: bool,
     write_seconds: float,
     forced_lag_seconds: float = 0.0,
+    fail_back: bool = False,
 ) -> Failover:
     """`start_target(postgres=..., toxiproxy=..., seed=False, warm=False)` starts the system
     (the `api_factory` fixture, its other stores fresh); `synchronous`: the replication the
@@ -127,36 +159,50 @@ def rehearse_failover(
     path = description.write_path
     if path is None:
         raise ValueError("a failover rehearsal needs the system description's [write_path]")
-    with standby_pair(launcher, toxiproxy, synchronous=synchronous) as pair:
+    with (
+        standby_pair(launcher, toxiproxy, synchronous=synchronous) as pair,
+        contextlib.ExitStack() as exits,
+    ):
         target = start_target(
             postgres=pair.primary.endpoint, toxiproxy=toxiproxy, seed=False, warm=False
         )
+        rejoined: list[RunningService[PostgresEndpoint]] = []
+
+        def stop() -> None:  # the target first: Postgres waits for its connected clients
+            target.stop()
+            for service in rejoined:
+                service.stop()
+
+        exits.callback(stop)
+        url = target.endpoint.url
+        timed_wait(
+            answering(url, description.health, healthy=True),
+            HEALTHY_DEADLINE_SECONDS,
+            "the system on the primary answering healthy",
+        )
+        writer = Writer(
+            url, path, rate=WRITE_RATE, deadline_seconds=WRITER_CAP_SECONDS, link=None
+        ).start()
+        sampler = LagSampler(pair.standby.endpoint).start()
         try:
-            url = target.endpoint.url
-            timed_wait(
-                answering(url, description.health, healthy=True),
-                HEALTHY_DEADLINE_SECONDS,
-                "the system on the primary answering healthy",
+            time.sleep(write_seconds)
+            failed_at = _fail(pair, launcher, forced_lag_seconds)
+            lag = sampler.stop()
+            phases = _fail_over(
+                pair.standby.endpoint, toxiproxy, target.endpoint, description, failed_at
             )
-            writer = Writer(
-                url, path, rate=WRITE_RATE, deadline_seconds=WRITER_CAP_SECONDS, link=None
-            ).start()
-            sampler = LagSampler(pair.standby.endpoint).start()
-            try:
-                time.sleep(write_seconds)
-                failed_at = _fail(pair, launcher, forced_lag_seconds)
-                lag = sampler.stop()
-                phases = _fail_over(pair, target.endpoint, description, failed_at)
-                smoke = run_smoke(url, description.smoke)
-                time.sleep(AFTER_FAILOVER_SECONDS)
-            finally:
-                sampler.stop()
-                ledger = writer.stop()
-            check = check_ledger(url, ledger, path)
+            smoke = run_smoke(url, description.smoke)
+            time.sleep(AFTER_FAILOVER_SECONDS)
         finally:
-            target.stop()  # before its database: Postgres waits for connected clients
-        not_kept = [*check.lost, *(write for write, _ in check.changed)]
-        lost_window = max((failed_at - write.sent_at for write in not_kept), default=0.0)
+            sampler.stop()
+            ledger = writer.stop()
+        check = check_ledger(url, ledger, path)
+        back = None
+        if fail_back:
+            lost = _not_kept(check)
+            kept = Ledger(ledger.run, [write for write in ledger.writes if write not in lost])
+            back = _fail_back(launcher, pair, target.endpoint, description, kept, rejoined=rejoined)
+        lost_window = max((failed_at - write.sent_at for write in _not_kept(check)), default=0.0)
         return Failover(
             synchronous,
             forced_lag_seconds,
@@ -166,7 +212,36 @@ def rehearse_failover(
             max(0.0, lost_window),
             smoke,
             pair.describe(),
+            back,
         )
+
+
+def _not_kept(check: LedgerCheck) -> list[Write]:
+    return [*check.lost, *(write for write, _ in check.changed)]
+
+
+def _fail_back(
+    launcher: ServiceLauncher,
+    pair: StandbyPair,
+    target: Any,
+    description: Description,
+    kept: Ledger,
+    *,
+    rejoined: list[RunningService[PostgresEndpoint]],
+) -> FailBack:
+    """The old primary rewound and rejoined (added to `rejoined`, which the caller stops
+    after the target), the new one SIGKILLed, the old one promoted."""
+    path = description.write_path
+    assert path is not None
+    started = time.monotonic()
+    old = rejoin(launcher, pair.primary, pair.standby.endpoint, pair.work_root)
+    rejoined.append(old)
+    rejoin_seconds = time.monotonic() - started
+    pair.standby.kill()
+    failed_at = time.time()
+    phases = _fail_over(old.endpoint, pair.toxiproxy, target, description, failed_at)
+    smoke = run_smoke(target.url, description.smoke)
+    return FailBack(rejoin_seconds, phases, check_ledger(target.url, kept, path), smoke)
 
 
 def _fail(pair: StandbyPair, launcher: ServiceLauncher, forced_lag_seconds: float) -> float:
@@ -182,8 +257,14 @@ def _fail(pair: StandbyPair, launcher: ServiceLauncher, forced_lag_seconds: floa
 
 
 def _fail_over(
-    pair: StandbyPair, target: Any, description: Description, failed_at: float
+    promoted: PostgresEndpoint,
+    toxiproxy: ToxiproxyEndpoint,
+    target: Any,
+    description: Description,
+    failed_at: float,
 ) -> dict[str, float]:
+    """Detect, promote `promoted`, re-point the target's Postgres proxy at it, until healthy
+    with every smoke check passing: seconds per phase, from `failed_at` (wall clock)."""
     url, spec = target.url, description.health
     started = time.monotonic() - (time.time() - failed_at)
     phases: dict[str, float] = {}
@@ -197,11 +278,10 @@ def _fail_over(
         "the health check turning unhealthy after the primary's loss",
     )
     mark("detect")
-    promote(pair.standby.endpoint)
+    promote(promoted)
     mark("promote")
-    standby = pair.standby.endpoint
-    with pair.toxiproxy.client() as client:
-        client.set_upstream(target.proxy_name("postgres"), f"{standby.host}:{standby.port}")
+    with toxiproxy.client() as client:
+        client.set_upstream(target.proxy_name("postgres"), f"{promoted.host}:{promoted.port}")
     mark("repoint")
 
     def recovered() -> bool | NotYet:

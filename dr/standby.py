@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import threading
 import uuid
@@ -37,6 +38,7 @@ from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.lifecycle.reaper import Undo
 from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
+from fixtures.tools import service_user
 from system.deadline import NotYet, WaitTimeoutError, wait_until
 
 APPLICATION_NAME = "standby"
@@ -56,6 +58,7 @@ class StandbyPair:
     link: str  # the Toxiproxy proxy replication goes through (the link between regions)
     toxiproxy: ToxiproxyEndpoint
     synchronous: bool
+    work_root: Path  # base backups and rewound data directories, removed with the pair
 
     def describe(self) -> str:
         mode = "synchronous" if self.synchronous else "asynchronous"
@@ -87,7 +90,7 @@ def standby_pair(
         wait_streaming(primary.endpoint)
         if synchronous:
             _make_synchronous(primary.endpoint)
-        yield StandbyPair(primary, standby, link, toxiproxy, synchronous)
+        yield StandbyPair(primary, standby, link, toxiproxy, synchronous, root)
 
 
 @contextmanager
@@ -239,6 +242,68 @@ class LagSampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         return list(self.samples)
+
+
+def rejoin(
+    launcher: ServiceLauncher,
+    old: RunningService[PostgresEndpoint],
+    new_primary: PostgresEndpoint,
+    work_root: Path,
+) -> RunningService[PostgresEndpoint]:
+    """The lost primary back as the new primary's standby: `pg_rewind` of its data directory
+    (crash recovery first, as pg_rewind does for a server that was not shut down cleanly)
+    onto the new primary's timeline, then started streaming from it. The caller stops it."""
+    data = old.endpoint.data_dir
+    if data is None or old.endpoint.bindir is None:
+        raise StandbyError("rejoining needs the native backend's data directory and pg_rewind")
+    # A promoted server writes its new timeline to pg_control at its next checkpoint, which
+    # fast promotion leaves for later: before it, pg_rewind sees one timeline and, finding
+    # "no rewind required", leaves the old primary ahead of the fork.
+    with psycopg.connect(new_primary.dsn, autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
+    argv = [
+        str(old.endpoint.bindir / "pg_rewind"),
+        f"--target-pgdata={data}",
+        "--source-server="
+        + make_conninfo(
+            host=new_primary.host, port=new_primary.port, user=new_primary.user, dbname="postgres"
+        ),
+        "--no-sync",
+    ]
+    user = service_user()
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGPASSWORD": new_primary.password},
+        user=user,
+        extra_groups=[] if user is not None else None,
+        cwd=data.parent,
+        timeout=BASE_BACKUP_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise StandbyError(f"pg_rewind of the old primary onto {new_primary.describe()}: {tail}")
+    moved = work_root / f"rewound-{uuid.uuid4().hex[:6]}"
+    shutil.move(data, moved)
+    address = (new_primary.host, new_primary.port)
+    settings = {
+        "primary_conninfo": _quoted(_conninfo(new_primary, address)),
+        "synchronous_standby_names": "''",
+    }
+    rejoined = launcher.start(PostgresProvider(restore_from=moved, standby=True, settings=settings))
+    try:
+        wait_streaming(new_primary)
+    except StandbyError as error:
+        log = rejoined.log_path.read_text(errors="replace") if rejoined.log_path else ""
+        rejoined.stop()
+        tail = " | ".join(log.strip().splitlines()[-4:])
+        raise StandbyError(f"the rewound old primary: {error}; its log: {tail}") from None
+    except BaseException:
+        rejoined.stop()
+        raise
+    return rejoined
 
 
 def _conninfo(primary: PostgresEndpoint, address: tuple[str, int]) -> str:

@@ -4,10 +4,12 @@ standby promoted, the target's database route re-pointed, its smoke checks run.
 The system runs on a primary with the standby its description's `[dr.standby]` describes
 (synchronous or not) on fresh stores of its own; the lost-write ledger writes through its
 `[write_path]` and the standby's lag is sampled. At a random moment the primary is
-SIGKILLed. Rows: the failover's RTO (detect, promote, repoint, healthy) against the SLO's
-`rto`; the standby's lag before the failure against `rpo` (pushed as the description's
-`[publish] replication_lag` gauge); the acknowledged writes lost: against 0 for a
-synchronous standby, else their window against `rpo`, each lost write named.
+SIGKILLed. Then the way back: the old primary rewound (`pg_rewind`) and rejoined as a
+standby, the new primary SIGKILLed, the old one promoted; every write the failover kept
+must read back. Rows: the failover's and the fail-back's RTO (detect, promote, repoint,
+healthy) against the SLO's `rto`; the standby's lag before the failure against `rpo`
+(pushed as the description's `[publish] replication_lag` gauge); the acknowledged writes
+lost: against 0 for a synchronous standby, else their window against `rpo`, each named.
 """
 
 from __future__ import annotations
@@ -57,16 +59,23 @@ def test_failover_to_the_standby_under_writes(
             description=description,
             synchronous=standby.synchronous,
             write_seconds=random.uniform(4.0, 8.0),  # noqa: S311 - a random moment
+            fail_back=True,
         )
     attach_json("failover", failover.evidence())
-    for line in (failover.describe_rto(), failover.describe_lag(), failover.describe_loss()):
+    back = failover.back
+    assert back is not None
+    lines = (failover.describe_rto(), failover.describe_lag(), failover.describe_loss())
+    for line in (*lines, back.describe()):
         attach_text("failover", line)
         print(line)
     _record(failover, harness_context, criteria)
     _publish_lag(failover, harness_context, pushgateway)
     assert all(result.passed for result in failover.smoke), failover.evidence()["smoke"]
+    assert all(result.passed for result in back.smoke), [r.line() for r in back.smoke]
     slo = harness_context.slo
     assert failover.seconds <= slo.rto_seconds, failover.describe_rto()
+    assert back.seconds <= slo.rto_seconds, back.describe()
+    assert back.check.ok, back.describe()
     if standby.synchronous:
         assert failover.lost == 0, failover.describe_loss()
     else:
@@ -95,6 +104,19 @@ def _record(failover: Failover, context: HarnessContext, criteria: Criteria) -> 
         database="postgres",
         lag=failover.describe_lag(),
     )
+    back = failover.back
+    if back is not None:
+        criteria.within(
+            criterion="failover_rto",
+            scope="postgres (fail back to the rewound old primary)",
+            bound=slo.rto_seconds,
+            unit="s",
+            measured=back.seconds,
+            database="postgres",
+            rejoin_s=round(back.rejoin_seconds, 3),
+            writes_kept=back.check.describe(),
+            **{f"{name}_s": round(seconds, 3) for name, seconds in back.phases.items()},
+        )
     lost = {"lost": failover.lost, "writes": failover.describe_loss(), "database": "postgres"}
     if failover.synchronous:
         criteria.within(

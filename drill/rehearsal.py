@@ -29,7 +29,7 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -40,6 +40,7 @@ from alerting.routing import read_config, with_webhook
 from alerting.rules import rule_files
 from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
 from alerting.webhook import WebhookReceiver
+from dr.buckets import seed_mirrored
 from dr.primary import archiving_primary
 from fixtures.backend import Backend
 from fixtures.errors import HarnessError
@@ -57,6 +58,7 @@ from system.loader import DEFAULT_SYSTEM, System, load_system
 
 ARCHIVE_TIMEOUT_SECONDS = 5.0
 REHEARSAL_WARM_UP_REQUESTS = 300
+REPLICATED_OBJECTS = 50  # per prefix of the mirrored bucket
 QUIET_ALERTMANAGER = """\
 route:
   receiver: quiet
@@ -199,6 +201,7 @@ def serve(
             system,
             opt_in=opt_in,
             kinds=_kinds(system, opt_in),
+            replicas=_replicated_buckets(system, s3),
         )
         profile.write_text(text)
         print(f"rehearsal: the stack is up; its profile is {profile}")
@@ -207,6 +210,19 @@ def serve(
         print("rehearsal: Ctrl-C stops everything", flush=True)
         while not stop.wait(1.0):
             pass
+
+
+def _replicated_buckets(system: System, s3: S3Endpoint) -> dict[str, str]:
+    """The environment's mirrored bucket and its DR replica, `REPLICATED_OBJECTS` objects
+    under each of the description's `[dr.replication] prefixes` (none: not replicated)."""
+    replication = system.description.dr.replication
+    if replication is None:
+        return {}
+    source, replica = f"{s3.bucket}-files", f"{s3.bucket}-files-dr"
+    prefixes = replication.prefixes or ("",)
+    keys = [f"{prefix}{n:03d}.bin" for prefix in prefixes for n in range(REPLICATED_OBJECTS)]
+    seed_mirrored(s3.client(), source, replica, keys)
+    return {source: replica}
 
 
 def alertmanager_config(system: System, webhook_url: str) -> str:
@@ -250,6 +266,7 @@ def profile_text(
     *,
     opt_in: OptIn | None,
     kinds: tuple[str, ...] = ("latency",),
+    replicas: Mapping[str, str] | None = None,
 ) -> str:
     """A profile an operator would write for this environment."""
     target, postgres = services["target"], services["postgres"]
@@ -302,6 +319,11 @@ def profile_text(
         f"tables = {json.dumps(list(system.description.dr.tables))}",
         f"write_markers = {'true' if opt_in else 'false'}",
     ]
+    if replicas:
+        lines += ["", "[buckets.replicas]"]
+        lines += [
+            f"{json.dumps(source)} = {json.dumps(replica)}" for source, replica in replicas.items()
+        ]
     if opt_in is not None:
         lines += ["", "[alerts]", f"induce = {json.dumps(list(opt_in.induce))}"]
         lines += ["", "[chaos]", f"allow = {json.dumps(list(kinds))}"]

@@ -72,6 +72,8 @@ CRITERIA: Mapping[str, Criterion] = _registry(
     Criterion("failover_rpo", "s", "dr", "lower", "window of writes lost in a failover"),
     Criterion("failover_writes_lost", "writes", "dr", "lower", "acknowledged writes lost"),
     Criterion("replication_lag", "s", "dr", "lower", "the standby's lag before a failover"),
+    Criterion("replica_drift", "ratio", "dr", "lower", "bucket objects differing in the replica"),
+    Criterion("replica_overdue", "objects", "dr", "lower", "objects older than the lag unmirrored"),
     Criterion("alert_time_to_fire", "s", "alerts", "lower", "condition to notification"),
     Criterion("alert_time_to_resolve", "s", "alerts", "lower", "condition gone to resolution"),
     Criterion("alert_rule_units", "failures", "alerts", "lower", "promtool unit tests failing"),

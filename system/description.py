@@ -659,6 +659,20 @@ class Standby(_Strict):
     )
 
 
+class Replication(_Strict):
+    """Buckets mirrored to a DR replica (a profile's `[buckets] replicas` names the pairs)."""
+
+    prefixes: tuple[str, ...] = Field(
+        (), description="the prefixes mirrored (none: the whole bucket)"
+    )
+    max_drift: float = Field(
+        0.001, ge=0, lt=1, description="objects missing, changed or extra per source object"
+    )
+    max_lag: Duration = Field(
+        86400.0, description="an object older than this must be in the replica"
+    )
+
+
 class Dr(_Strict):
     """What a restore of the system's database must hold."""
 
@@ -675,6 +689,9 @@ class Dr(_Strict):
     )
     standby: Standby | None = Field(
         None, description="the standby the failover rehearsal promotes (none: not rehearsed)"
+    )
+    replication: Replication | None = Field(
+        None, description="buckets mirrored to a DR replica, checked by manifest"
     )
 
 

@@ -203,6 +203,12 @@ class DrArchive(_Strict):
     write_markers: bool = False
 
 
+class Buckets(_Strict):
+    replicas: dict[str, str] = Field(
+        {}, description="source bucket -> its DR replica, both on [services.s3]'s endpoint"
+    )
+
+
 class Profile(_Strict):
     """A target profile: where the suites run, and what that environment allows."""
 
@@ -212,6 +218,7 @@ class Profile(_Strict):
     chaos: ChaosAllow = ChaosAllow()
     alerts: AlertsInduce = AlertsInduce()
     dr: DrArchive | None = None
+    buckets: Buckets = Buckets()
 
 
 def profile_problem(document: dict[str, Any]) -> str | None:

@@ -122,6 +122,8 @@ def test_the_drill_runs_against_the_rehearsal_profile(rehearsal: Rehearsal) -> N
     assert re.search(r"│ rto\s*│ postgres archive\s*│.*│ pass", output), output[-4000:]
     assert re.search(r"│ rpo\s*│ postgres archive\s*│.*│ pass", output), output[-4000:]
     assert re.search(r"chaos_hypothesis\s*│\s*redis-latency\s*│.*│\s*pass", output), output[-4000:]
+    for criterion in ("replica_drift", "replica_overdue"):  # its mirrored bucket, by manifest
+        assert re.search(rf"│ {criterion}\s*│.*│ pass", output), output[-4000:]
     assert "partition faults are not allowed against staging-rehearsal" in output
     assert "Traceback" not in output
 

@@ -20,7 +20,7 @@ from dr.errors import DrInputError, RecoveryTimedOutError, RpoViolatedError, Rto
 from dr.ledger import diff
 from dr.loss import RecoveryPoint, RecoveryTime, require_rpo, require_rto
 from dr.recovery import data_check_skipped, read_probe, write_probe
-from dr.report import extrapolate_rto, plot_rto, rto_table
+from dr.report import extrapolate_rto, plot_fit, plot_rto, rto_table
 from dr.restore import FetchedBackups, choose_backup, parse_target_time
 from dr.stores import CrossStoreDiff
 from dr.stores import diff as store_diff
@@ -296,7 +296,29 @@ def test_rto_extrapolated_along_a_line_through_the_sizes_measured() -> None:
     extrapolated = extrapolate_rto(rows, 20000)
     assert extrapolated.seconds == pytest.approx(205.0)
     assert extrapolated.seconds_per_gb == pytest.approx(10.24)
+    assert extrapolated.phase_seconds == {"restore": pytest.approx(205.0)}
+    assert extrapolated.upper_seconds == pytest.approx(205.0)  # a straight line: no spread
     assert "20000 MB" in extrapolated.describe()
+
+
+def test_rto_upper_bound_follows_the_steepest_growth_measured() -> None:
+    rows = [
+        (10, RecoveryTime({"fetch": 1.0, "replay": 7.0})),
+        (100, RecoveryTime({"fetch": 1.5, "replay": 7.5})),
+        (1000, RecoveryTime({"fetch": 4.0, "replay": 13.0})),  # steeper from 100 MB on
+    ]
+    extrapolated = extrapolate_rto(rows, 20000)
+    steepest = (17.0 - 8.0) / 990  # from 10 MB: 9.09 ms/MB; from 100 MB: 8.0/900 = 8.89
+    assert extrapolated.upper_seconds == pytest.approx(17.0 + steepest * 19000)
+    assert extrapolated.seconds < extrapolated.upper_seconds
+    assert sum(extrapolated.phase_seconds.values()) == pytest.approx(extrapolated.seconds)
+    assert "at most" in extrapolated.describe()
+
+
+def test_the_rto_fit_is_plotted(tmp_path: Path) -> None:
+    rows = [(size, RecoveryTime({"restore": 5.0 + size / 100})) for size in (10, 100, 1000)]
+    path = plot_fit(rows, extrapolate_rto(rows, 20000), 3600, tmp_path / "fit.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_rto_extrapolation_never_promises_less_than_the_largest_measured() -> None:

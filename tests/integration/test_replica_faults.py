@@ -8,8 +8,8 @@ through a profile naming the pair (`[buckets] replicas`).
 
 - One object not yet copied, just written: drift 0.1 %, at the 0.1 % bound, in flight
   within the 24 h lag: both rows pass.
-- Two objects missing and one changed, with the lag bound set to 1 s and waited out:
-  drift 0.3 % and three overdue objects, each named; the suite fails.
+- Then two more missing and one changed, with the lag bound set to 1 s and waited out:
+  drift 0.4 % and four overdue objects, each named; the suite fails.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def _pair(s3: S3Endpoint) -> tuple[str, str]:
 
 
 def _run(s3: S3Endpoint, source: str, replica: str, workdir: Path, *options: str) -> Any:
+    workdir.mkdir()
     profile = workdir / "replicas.toml"
     profile.write_text(
         '[target]\nname = "replicated-buckets"\n'
@@ -82,38 +83,33 @@ def _run(s3: S3Endpoint, source: str, replica: str, workdir: Path, *options: str
     return result, rows
 
 
-def test_a_replica_one_fresh_object_behind_passes_at_the_bound(
+def test_a_replica_at_the_bound_passes_and_beyond_it_fails_naming_the_objects(
     s3_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     s3: S3Endpoint = s3_factory().endpoint
     source, replica = _pair(s3)
-    s3.client().delete_object(Bucket=replica, Key="exports/0000.bin")  # not copied yet
-    result, rows = _run(s3, source, replica, tmp_path)
+    client = s3.client()
+    client.delete_object(Bucket=replica, Key="exports/0000.bin")  # not copied yet
+    result, rows = _run(s3, source, replica, tmp_path / "near")
     assert result.returncode == 0, result.stdout[-3000:]
     assert rows["replica_drift"]["measured"] == pytest.approx(0.001)
     assert rows["replica_drift"]["verdict"] == "pass"
     assert rows["replica_overdue"]["measured"] == 0
     assert rows["replica_overdue"]["verdict"] == "pass"
 
-
-def test_a_replica_missing_objects_past_the_lag_fails_naming_them(
-    s3_factory: Callable[..., Any], tmp_path: Path
-) -> None:
-    s3: S3Endpoint = s3_factory().endpoint
-    source, replica = _pair(s3)
-    client = s3.client()
     for key in ("attachments/0001.bin", "exports/0500.bin"):
         client.delete_object(Bucket=replica, Key=key)
     client.put_object(Bucket=replica, Key="attachments/0003.bin", Body=b"truncated")
     time.sleep(1.5)  # every object older than the 1 s lag bound set below
-    result, rows = _run(s3, source, replica, tmp_path, "--set", "dr.replication.max_lag=1s")
+    beyond = tmp_path / "beyond"
+    result, rows = _run(s3, source, replica, beyond, "--set", "dr.replication.max_lag=1s")
     assert result.returncode == 1, result.stdout[-3000:]
     drift, overdue = rows["replica_drift"], rows["replica_overdue"]
-    assert drift["measured"] == pytest.approx(0.003)
+    assert drift["measured"] == pytest.approx(0.004)
     assert drift["verdict"] == "fail"
-    assert overdue["measured"] == 3
+    assert overdue["measured"] == 4
     assert overdue["verdict"] == "fail"
-    print(result.stdout[-2000:])
-    for key in ("attachments/0001.bin", "exports/0500.bin", "attachments/0003.bin"):
+    for key in ("exports/0000.bin", "attachments/0001.bin", "exports/0500.bin"):
         assert key in result.stdout
+    assert "1 changed: attachments/0003.bin" in result.stdout
     assert "tmp/not-mirrored.bin" not in result.stdout  # outside the mirrored prefixes

@@ -1,13 +1,15 @@
-"""The backup pipeline: Postgres archiving its WAL to S3 through Barman Cloud.
+"""The backup pipeline: Postgres archiving its WAL to S3, and its base backups.
 
-Barman Cloud (Debian `barman-cli-cloud`, boto3 underneath) speaks plain HTTP to the local
-S3 emulator; pgBackRest would need TLS in front of it. Everything tool-specific lives in
-`BarmanCloud`; a pgBackRest class offering the same methods (`postgres_settings`,
-`restore_command`, `backup`, `backups`, `fetch`) could replace it.
+Two engines offer the same methods (`BackupTool`: `postgres_settings`, `restore_command`,
+`backup`, `backups`, `fetch`, `wal_keys`), chosen by `dr.primary.archiving_primary(...,
+tool=...)`: `BarmanCloud` here (Debian `barman-cli-cloud`, boto3 underneath), which speaks
+plain HTTP to the local S3 emulator, and `dr.pgbackrest.PgBackRest`, which needs HTTPS
+(the emulator started with TLS).
 
 Postgres runs `archive_command` / `restore_command` as the service user with its own
-environment, so the S3 credentials reach the tool through two small wrapper scripts in a
-directory only that user can read (never on a command line, never in a log).
+environment, so the S3 credentials reach the tool through files in a directory only that
+user can read (Barman Cloud: two small wrapper scripts; pgBackRest: its config file),
+never on a command line, never in a log.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.exceptions
 import psycopg
@@ -54,7 +56,8 @@ class ArchiveLocation:
 
 @dataclass(frozen=True)
 class BaseBackup:
-    """One base backup in the archive, as Barman Cloud lists it."""
+    """One base backup in the archive, as its tool lists it (Barman Cloud's backup id, or
+    pgBackRest's label; `name` is the harness's name for it)."""
 
     backup_id: str
     name: str
@@ -62,6 +65,46 @@ class BaseBackup:
     end_time: datetime
     begin_wal: str
     end_wal: str
+
+
+class BackupTool(Protocol):
+    """A backup engine against one archive location: what the DR code asks of it."""
+
+    @property
+    def location(self) -> ArchiveLocation: ...
+
+    def postgres_settings(self, archive_timeout_seconds: float) -> dict[str, str]:
+        """postgresql.conf lines for a primary archiving through this tool."""
+        ...
+
+    def restore_command(self) -> str:
+        """`restore_command` (quoted for postgresql.conf) of a server restored from it."""
+        ...
+
+    def backup(self, primary: PostgresEndpoint, name: str) -> BaseBackup:
+        """Take a base backup of `primary`, named `name`."""
+        ...
+
+    def backups(self) -> list[BaseBackup]:
+        """The archive's completed base backups, oldest first."""
+        ...
+
+    def fetch(self, backup: BaseBackup, destination: Path) -> None:
+        """`backup` as a data directory at `destination` (which must not exist yet)."""
+        ...
+
+    def wal_keys(self) -> list[str]:
+        """The S3 keys of the archived WAL segments, in name order."""
+        ...
+
+
+def tool_failure(
+    tool: str, result: subprocess.CompletedProcess[str], where: str
+) -> BackupToolError:
+    """One line naming the command, its exit status and the tail of its output."""
+    output = (result.stderr or result.stdout).strip().splitlines()
+    tail = " | ".join(output[-3:]) or "no output"
+    return BackupToolError(f"{tool} failed (exit {result.returncode}) on {where}: {tail}")
 
 
 class BarmanCloud:
@@ -188,11 +231,7 @@ class BarmanCloud:
                 f"({self.location.describe()})"
             ) from None
         if result.returncode != 0:
-            output = (result.stderr or result.stdout).strip().splitlines()
-            tail = " | ".join(output[-3:]) or "no output"
-            raise BackupToolError(
-                f"{tool} failed (exit {result.returncode}) on {self.location.describe()}: {tail}"
-            )
+            raise tool_failure(tool, result, self.location.describe())
         return result.stdout
 
     def _write_wrappers(self) -> None:

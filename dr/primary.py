@@ -1,4 +1,6 @@
-"""An archiving primary: a fresh Postgres whose WAL and base backups go to S3."""
+"""An archiving primary: a fresh Postgres whose WAL and base backups go to S3, through
+Barman Cloud (`tool="barman-cloud"`, the default) or pgBackRest (`tool="pgbackrest"`,
+which needs the S3 endpoint over TLS)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr.archive import ArchiveLocation, BarmanCloud
+from dr.archive import ArchiveLocation, BackupTool, BarmanCloud
+from dr.errors import DrInputError
+from dr.pgbackrest import PgBackRest, require_tls
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.providers.postgres import LOCAL_LOGIN, Login, PostgresEndpoint, PostgresProvider
 from fixtures.providers.s3 import S3Endpoint
 
 DEFAULT_ARCHIVE_TIMEOUT_SECONDS = 60.0  # the requirements' "every 60 s"
+TOOLS = ("barman-cloud", "pgbackrest")
 
 
 @dataclass(frozen=True)
 class ArchivingPrimary:
     service: RunningService[PostgresEndpoint]
-    tool: BarmanCloud
+    tool: BackupTool
     work_root: Path  # restores stage here; removed with the primary
     archive_timeout_seconds: float
 
@@ -49,14 +54,30 @@ def archiving_primary(
     archive_timeout_seconds: float = DEFAULT_ARCHIVE_TIMEOUT_SECONDS,
     extra_settings: Mapping[str, str] | None = None,
     login: Login = LOCAL_LOGIN,
+    *,
+    tool: str = "barman-cloud",
 ) -> Iterator[ArchivingPrimary]:
-    """Start a primary archiving to its own prefix of `s3`'s bucket; stop it afterwards."""
+    """Start a primary archiving to its own prefix of `s3`'s bucket with `tool` (one of
+    `TOOLS`); stop it afterwards."""
+    if tool not in TOOLS:
+        raise DrInputError(f"backup tool {tool!r} is not one of {', '.join(TOOLS)}")
+    if tool == "pgbackrest":
+        require_tls(s3)
     with work_directory(launcher) as root:
         location = ArchiveLocation(s3, prefix=f"dr-{uuid.uuid4().hex[:10]}")
-        tool = BarmanCloud(location, root / "tool")
-        settings = {**tool.postgres_settings(archive_timeout_seconds), **(extra_settings or {})}
+        engine: BarmanCloud | PgBackRest = (
+            PgBackRest(location, root / "tool")
+            if tool == "pgbackrest"
+            else BarmanCloud(location, root / "tool")
+        )
+        settings = {
+            **engine.postgres_settings(archive_timeout_seconds),
+            **(extra_settings or {}),
+        }
         service = launcher.start(PostgresProvider(settings=settings, login=login))
         try:
-            yield ArchivingPrimary(service, tool, root, archive_timeout_seconds)
+            if isinstance(engine, PgBackRest):
+                engine.create_stanza(service.endpoint)
+            yield ArchivingPrimary(service, engine, root, archive_timeout_seconds)
         finally:
             service.stop()

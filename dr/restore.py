@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from dr.archive import BarmanCloud, BaseBackup, check_archive_reachable
+from dr.archive import BackupTool, BaseBackup, check_archive_reachable
 from dr.errors import DrInputError, RecoveryTargetNotReachedError, RestoreFailedError
 from dr.targets import RecoveryTarget
 from fixtures.errors import ServiceStartError
@@ -61,9 +61,10 @@ class FetchedBackups:
     """An archive's backups listed once and each fetched once, for several restores of an
     archive nobody backs up to meanwhile (a PITR suite's cases): each restore gets its own
     copy. Listing and downloading again per case was a third of those restores' CPU (a
-    Barman process each); the WAL still comes from the archive, per restore."""
+    Barman process each); the WAL still comes from the archive, per restore. Either
+    backup tool (`dr.archive.BackupTool`)."""
 
-    tool: BarmanCloud
+    tool: BackupTool
     directory: Path
     _listed: list[BaseBackup] | None = None
     _fetched: dict[str, Path] = field(default_factory=dict)
@@ -167,7 +168,7 @@ def choose_backup(
 
 def restore(
     launcher: ServiceLauncher,
-    tool: BarmanCloud,
+    tool: BackupTool,
     target: RecoveryTarget,
     work_root: Path,
     *,
@@ -185,7 +186,7 @@ def restore(
 
 def _restore(
     launcher: ServiceLauncher,
-    tool: BarmanCloud,
+    tool: BackupTool,
     source: BackupSource,
     target: RecoveryTarget,
     work_root: Path,

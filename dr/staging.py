@@ -20,8 +20,8 @@ never touching the environment's own servers — and checks what a platform team
 If the profile allows writes (`[target] destructive = true`, or the narrower
 `[dr] write_markers = true`) a marker row is written on the environment's Postgres at a
 known time, its WAL segment closed and archived, and a restore to that time must hold it.
-pgBackRest archives are named in profiles (`tool = "pgbackrest"`) but not restored yet:
-the test says so instead of passing.
+A pgBackRest repository (`tool = "pgbackrest"`, its `stanza`, the repository path as
+`prefix`) is restored the same way, by pgBackRest (`dr/pgbackrest.py`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from dr.archive import ArchiveLocation, BarmanCloud, switch_and_wait_archived
+from dr.archive import ArchiveLocation, BackupTool, BarmanCloud, switch_and_wait_archived
 from dr.errors import DrInputError
 from dr.holdings import Expected, Holdings, read_holdings
+from dr.pgbackrest import PgBackRest
 from dr.restore import RestoreResult, restore
 from dr.targets import RecoveryTarget
 from fixtures.launcher import ServiceLauncher
@@ -48,20 +49,18 @@ MARKER_TABLE = "reliability_harness_markers"
 ARCHIVE_WAIT_SECONDS = 300.0
 
 
-def archive_of(profile: TargetProfile, tool_dir: Path) -> BarmanCloud:
-    """The Barman Cloud tool for the profile's archive; `DrInputError` if it names none."""
+def archive_of(profile: TargetProfile, tool_dir: Path) -> BackupTool:
+    """The backup tool for the profile's archive (Barman Cloud, or pgBackRest with its
+    stanza); `DrInputError` if it names none."""
     dr = profile.dr
     if dr is None:
         raise DrInputError(f"{profile.describe()} has no [dr] table naming its archive")
-    if dr.tool != "barman-cloud":
-        raise DrInputError(
-            f"{profile.describe()}: [dr] tool = {dr.tool!r} is named but not restored by the "
-            "harness yet (Barman Cloud is); the restore cannot be tested here"
-        )
     s3 = profile.services.get("s3")
     if s3 is None:
         raise DrInputError(f"{profile.describe()}: [dr] needs [services.s3] (the endpoint)")
     endpoint = S3Provider(bucket=dr.bucket).from_profile({**s3, "bucket": dr.bucket})
+    if dr.tool == "pgbackrest":
+        return PgBackRest(ArchiveLocation(endpoint, dr.prefix, dr.stanza), tool_dir)
     return BarmanCloud(ArchiveLocation(endpoint, dr.prefix, dr.server), tool_dir)
 
 
@@ -107,7 +106,7 @@ class RestoreCheck:
 
 def restore_and_check(
     launcher: ServiceLauncher,
-    tool: BarmanCloud,
+    tool: BackupTool,
     expected: Expected,
     work_root: Path,
     primary: PostgresEndpoint,
@@ -170,7 +169,7 @@ def write_marker(postgres: PostgresEndpoint) -> tuple[str, datetime]:
 
 def marker_restored(
     launcher: ServiceLauncher,
-    tool: BarmanCloud,
+    tool: BackupTool,
     marker: tuple[str, datetime],
     work_root: Path,
     login: Login,

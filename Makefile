@@ -30,10 +30,12 @@ test: bootstrap lint
 gate: bootstrap
 	$(PYTHON) -m drill --quick
 
+# mypy's cache lives beside the tools, shared by every clone: it rechecks what changed (by
+# content), so a clean clone's lint takes seconds, not half a minute.
 lint:
 	.venv/bin/ruff check --no-cache .
 	.venv/bin/ruff format --no-cache --check .
-	.venv/bin/mypy .
+	.venv/bin/mypy --cache-dir "$(TOOLS_HOME)/mypy-cache" .
 	$(PYTHON) -m system.schema --check
 	$(TOOLS_HOME)/bin/actionlint .github/workflows/*.yml
 

@@ -117,16 +117,7 @@ class BarmanCloud:
 
     # Postgres side ---------------------------------------------------------------------
     def postgres_settings(self, archive_timeout_seconds: float) -> dict[str, str]:
-        """postgresql.conf lines for an archiving primary (plus commit timestamps, which
-        the PITR ledger reads to know exactly when each batch committed)."""
-        return {
-            "wal_level": "replica",
-            "archive_mode": "on",
-            "archive_command": f"'{self.tool_dir / 'archive-wal'} %p'",
-            "archive_timeout": f"'{archive_timeout_seconds:g}s'",
-            "track_commit_timestamp": "on",
-            "max_wal_senders": "2",
-        }
+        return archiving_settings(self.tool_dir / "archive-wal", archive_timeout_seconds)
 
     def restore_command(self) -> str:
         return f"'{self.tool_dir / 'restore-wal'} %f %p'"
@@ -262,6 +253,20 @@ class BarmanCloud:
             path.write_text(f"#!/bin/sh\nunset PYTHONPATH PYTHONHOME\n{exports}{command}")
             path.chmod(0o700)
             hand_to_service_user(path)
+
+
+def archiving_settings(archive_command: Path, archive_timeout_seconds: float) -> dict[str, str]:
+    """postgresql.conf lines for a primary archiving through `archive_command` (a wrapper
+    called with %p), plus commit timestamps, which the PITR ledger reads to know exactly
+    when each batch committed."""
+    return {
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": f"'{archive_command} %p'",
+        "archive_timeout": f"'{archive_timeout_seconds:g}s'",
+        "track_commit_timestamp": "on",
+        "max_wal_senders": "2",
+    }
 
 
 def _base_backup(entry: Mapping[str, str]) -> BaseBackup:

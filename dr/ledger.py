@@ -61,6 +61,17 @@ class Ledger:
     def batch_of(self, row_id: int) -> int:
         return next(batch.index for batch in self.batches if row_id in batch.rows)
 
+    def middle(self) -> int:
+        """A batch after the base backup with at least one more after it: where the PITR
+        checks aim their targets."""
+        after = [batch.index for batch in self.batches if not batch.before_backup]
+        return after[len(after) // 2]
+
+    def time_between(self, index: int, inclusive: bool = True) -> RecoveryTarget:
+        """A time target halfway between batch `index`'s commit and the next one's."""
+        first, second = self.batches[index].committed_at, self.batches[index + 1].committed_at
+        return RecoveryTarget("time", (first + (second - first) / 2).isoformat(sep=" "), inclusive)
+
 
 @dataclass(frozen=True)
 class Diff:

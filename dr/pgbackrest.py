@@ -39,7 +39,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dr.archive import TOOL_TIMEOUT_SECONDS, ArchiveLocation, BaseBackup, tool_failure
+from dr.archive import (
+    TOOL_TIMEOUT_SECONDS,
+    ArchiveLocation,
+    BaseBackup,
+    archiving_settings,
+    tool_failure,
+)
 from dr.errors import BackupToolError, DrInputError
 from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.s3 import S3Endpoint
@@ -111,16 +117,8 @@ class PgBackRest:
 
     # Postgres side ---------------------------------------------------------------------
     def postgres_settings(self, archive_timeout_seconds: float) -> dict[str, str]:
-        """postgresql.conf lines for an archiving primary (plus commit timestamps, which
-        the PITR ledger reads to know exactly when each batch committed)."""
-        return {
-            "wal_level": "replica",
-            "archive_mode": "on",
-            "archive_command": f"'{self.tool_dir / 'pgbackrest-archive-push'} %p'",
-            "archive_timeout": f"'{archive_timeout_seconds:g}s'",
-            "track_commit_timestamp": "on",
-            "max_wal_senders": "2",
-        }
+        push = self.tool_dir / "pgbackrest-archive-push"
+        return archiving_settings(push, archive_timeout_seconds)
 
     def restore_command(self) -> str:
         return f"'{self.tool_dir / 'pgbackrest-archive-get'} %f %p'"

@@ -59,7 +59,7 @@ from plugins.settings import HarnessContext
 from system.deadline import Deadline, wait_until
 from system.sampling import Sampler
 
-QUIET_PERIODS = 3  # no false alarm: watch three times the longest path to firing
+QUIET_PERIODS = 1.5  # no false alarm: half as long again as the longest path to firing
 
 
 def _profile_stack(

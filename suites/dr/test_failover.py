@@ -34,7 +34,7 @@ from plugins.settings import HarnessContext
 pytestmark = pytest.mark.destructive
 
 
-@pytest.mark.pr_gate
+@pytest.mark.drill  # the requirements' quarterly rehearsal; make test runs its negatives
 @pytest.mark.criteria("failover_rto", "replication_lag")
 def test_failover_to_the_standby_under_writes(
     native_launcher: ServiceLauncher,

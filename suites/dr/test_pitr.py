@@ -44,41 +44,30 @@ class Case:
     pick: Callable[[Ledger], RecoveryTarget]
 
 
-def _middle(ledger: Ledger) -> int:
-    """A batch after the base backup with at least one more after it."""
-    after = [batch.index for batch in ledger.batches if not batch.before_backup]
-    return after[len(after) // 2]
-
-
 def _time(moment: datetime, inclusive: bool) -> RecoveryTarget:
     return RecoveryTarget("time", moment.isoformat(sep=" "), inclusive)
 
 
 def _between(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
-    def pick(ledger: Ledger) -> RecoveryTarget:
-        k = _middle(ledger)
-        first, second = ledger.batches[k].committed_at, ledger.batches[k + 1].committed_at
-        return _time(first + (second - first) / 2, inclusive)
-
-    return pick
+    return lambda ledger: ledger.time_between(ledger.middle(), inclusive)
 
 
 def _inside(ledger: Ledger) -> RecoveryTarget:
-    batch = ledger.batches[_middle(ledger) + 1]
+    batch = ledger.batches[ledger.middle() + 1]
     return _time(batch.started_at + (batch.committed_at - batch.started_at) / 2, True)
 
 
 def _boundary(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
-    return lambda ledger: _time(ledger.batches[_middle(ledger)].committed_at, inclusive)
+    return lambda ledger: _time(ledger.batches[ledger.middle()].committed_at, inclusive)
 
 
 def _xid(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
-    return lambda ledger: RecoveryTarget("xid", str(ledger.batches[_middle(ledger)].xid), inclusive)
+    return lambda ledger: RecoveryTarget("xid", str(ledger.batches[ledger.middle()].xid), inclusive)
 
 
 def _lsn(inclusive: bool) -> Callable[[Ledger], RecoveryTarget]:
     return lambda ledger: RecoveryTarget(
-        "lsn", format_lsn(ledger.batches[_middle(ledger)].commit_lsn), inclusive
+        "lsn", format_lsn(ledger.batches[ledger.middle()].commit_lsn), inclusive
     )
 
 

@@ -34,22 +34,12 @@ from plugins.settings import HarnessContext
 pytestmark = pytest.mark.integration
 
 
-def _between(history: History, index: int) -> RecoveryTarget:
-    first = history.ledger.batches[index].committed_at
-    second = history.ledger.batches[index + 1].committed_at
-    return RecoveryTarget("time", (first + (second - first) / 2).isoformat(sep=" "), True)
-
-
-def _middle(history: History) -> int:
-    after = [batch.index for batch in history.ledger.batches if not batch.before_backup]
-    return after[len(after) // 2]
-
-
 def test_a_target_off_by_one_batch_names_the_extra_rows(
     pitr_history: History, native_launcher: ServiceLauncher
 ) -> None:
-    k = _middle(pitr_history)
-    restored_at, expected_at = _between(pitr_history, k), _between(pitr_history, k - 1)
+    ledger = pitr_history.ledger
+    k = ledger.middle()
+    restored_at, expected_at = ledger.time_between(k), ledger.time_between(k - 1)
     result = restore(
         native_launcher, pitr_history.primary.tool, restored_at, pitr_history.primary.work_root
     )
@@ -98,7 +88,7 @@ def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
     recovery_stores: FreshStores,
     harness_context: HarnessContext,
 ) -> None:
-    """Production's 60 s archive_timeout against a 3 s bound: 8 s of writes are lost."""
+    """Production's 60 s archive_timeout against a 3 s bound: 5 s of writes are lost."""
     with recovery_stores() as stores:
         point = measure_recovery(
             native_launcher,
@@ -106,7 +96,7 @@ def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
             functools.partial(api_factory, **stores),
             description=harness_context.system.description,
             megabytes=1,
-            write_seconds=8.0,
+            write_seconds=5.0,
             archive_timeout_seconds=60.0,
         ).point
     with pytest.raises(RpoViolatedError, match=r"^RPO \d+\.\d\d s with archive_timeout 60 s"):

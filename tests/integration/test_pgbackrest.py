@@ -87,28 +87,16 @@ class Case:
     pick: Callable[[Ledger], RecoveryTarget]
 
 
-def _middle(ledger: Ledger) -> int:
-    """A batch after the base backup with at least one more after it."""
-    after = [batch.index for batch in ledger.batches if not batch.before_backup]
-    return after[len(after) // 2]
-
-
-def _between(ledger: Ledger) -> RecoveryTarget:
-    k = _middle(ledger)
-    first, second = ledger.batches[k].committed_at, ledger.batches[k + 1].committed_at
-    return RecoveryTarget("time", (first + (second - first) / 2).isoformat(sep=" "), True)
-
-
 CASES = [
-    Case("time-between-batches", _between),
+    Case("time-between-batches", lambda ledger: ledger.time_between(ledger.middle())),
     Case(
         "xid-exclusive",
-        lambda ledger: RecoveryTarget("xid", str(ledger.batches[_middle(ledger)].xid), False),
+        lambda ledger: RecoveryTarget("xid", str(ledger.batches[ledger.middle()].xid), False),
     ),
     Case(
         "lsn-of-commit-inclusive",
         lambda ledger: RecoveryTarget(
-            "lsn", format_lsn(ledger.batches[_middle(ledger)].commit_lsn), True
+            "lsn", format_lsn(ledger.batches[ledger.middle()].commit_lsn), True
         ),
     ),
     Case("name", lambda _: RecoveryTarget("name", RESTORE_POINT, True)),

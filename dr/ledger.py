@@ -14,13 +14,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from dr.errors import PitrMismatchError
 from dr.targets import CommitPoint, RecoveryTarget, expected_batches, format_lsn, parse_lsn
 from fixtures.phases import phase
+from system.deadline import wait_until
 
 TABLE = "dr_ledger"
 SHOWN_IDS = 20
@@ -66,6 +67,17 @@ class Ledger:
         checks aim their targets."""
         after = [batch.index for batch in self.batches if not batch.before_backup]
         return after[len(after) // 2]
+
+    def time_beyond(self) -> RecoveryTarget:
+        """A time after the last commit (and, once this returns, already past: a restore
+        target is a moment of the wall clock), half a second away at most."""
+        moment = self.batches[-1].committed_at + timedelta(milliseconds=500)
+        wait_until(
+            lambda: datetime.now(UTC) > moment,
+            seconds=5.0,
+            what=f"the wall clock past {moment.isoformat()}",
+        )
+        return RecoveryTarget("time", moment.isoformat(sep=" "), True)
 
     def time_between(self, index: int, inclusive: bool = True) -> RecoveryTarget:
         """A time target halfway between batch `index`'s commit and the next one's."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import pytest
@@ -26,7 +26,6 @@ from dr.targets import RecoveryTarget, format_lsn
 from fixtures.launcher import ServiceLauncher
 from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
-from system.deadline import wait_until
 
 pytestmark = pytest.mark.destructive
 # The PR gate (and `make test`) restores to the targets where inclusive and exclusive
@@ -105,15 +104,7 @@ class Refused:
 
 
 def _beyond_the_archive(history: History) -> RecoveryTarget:
-    """A time after the last archived commit (and already past)."""
-    moment = history.ledger.batches[-1].committed_at + timedelta(milliseconds=500)
-    # A moment of the wall clock (the restore target is one), half a second away at most.
-    wait_until(
-        lambda: datetime.now(UTC) > moment,
-        seconds=5.0,
-        what=f"the wall clock past {moment.isoformat()}",
-    )
-    return RecoveryTarget("time", moment.isoformat(sep=" "), True)
+    return history.ledger.time_beyond()
 
 
 def _never_committed_xid(history: History) -> RecoveryTarget:

@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ from fixtures.launcher import ServiceLauncher
 from fixtures.profile import load_profile
 from fixtures.providers.s3 import S3Endpoint, S3Provider
 from fixtures.tools import hand_to_service_user, service_user
-from system.deadline import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -106,14 +104,7 @@ CASES = [
 
 
 def _beyond_the_archive(history: History) -> RecoveryTarget:
-    """A time after the last archived commit (and already past)."""
-    moment = history.ledger.batches[-1].committed_at + timedelta(milliseconds=500)
-    wait_until(
-        lambda: datetime.now(UTC) > moment,
-        seconds=5.0,
-        what=f"the wall clock past {moment.isoformat()}",
-    )
-    return RecoveryTarget("time", moment.isoformat(sep=" "), True)
+    return history.ledger.time_beyond()
 
 
 # the restores, all before the first test ----------------------------------------------

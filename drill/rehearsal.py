@@ -167,6 +167,7 @@ def serve(
                 services.get("redis"),
                 toxiproxy,
                 system=system,
+                environment=local.rehearsal_environment if local is not None else None,
                 proxy_suffix="-rehearsal",
             )
         ).endpoint

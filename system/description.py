@@ -681,11 +681,11 @@ class Dr(_Strict):
     consistency: Consistency | None = Field(
         None, description="the cross-store check of a restore of several stores"
     )
-    production_size_mb: float | None = Field(
+    production_size_gb: float | None = Field(
         None,
         gt=0,
-        description="the production database's size in MB: the drill extrapolates the RTO "
-        "it measures at 10 MB, 100 MB and 1 GB to it (a least-squares line), against `rto`",
+        description="the production database's size in GB: the drill extrapolates the RTO "
+        "it measures at 10 MB, 100 MB and 1 GB to it (a line per phase), against `rto`",
     )
     standby: Standby | None = Field(
         None, description="the standby the failover rehearsal promotes (none: not rehearsed)"
@@ -763,6 +763,12 @@ class Local(_Strict):
     seed: Seed | None = None
     warm_up: WarmUp | None = None
     faults: dict[str, Fault] = {}
+    rehearsal_environment: dict[str, str] = Field(
+        {},
+        description="settings the staging rehearsal's target runs with, as the team's "
+        "staging does (e.g. production's dependency timeouts); each starts with "
+        "settings_prefix",
+    )
 
     @model_validator(mode="after")
     def _placeholders(self) -> Local:
@@ -778,11 +784,13 @@ class Local(_Strict):
                     f"{text!r} names {{{sorted(unknown)[0]}}}; known here: "
                     + ", ".join(sorted(known))
                 )
-        for name, fault in self.faults.items():
-            wrong = [key for key in fault.environment if not key.startswith(self.settings_prefix)]
+        settings = {f"fault {name!r}": fault.environment for name, fault in self.faults.items()}
+        settings["rehearsal_environment"] = self.rehearsal_environment
+        for where, environment in settings.items():
+            wrong = [key for key in environment if not key.startswith(self.settings_prefix)]
             if wrong:
                 raise ValueError(
-                    f"fault {name!r} sets {wrong[0]}, which does not start with "
+                    f"{where} sets {wrong[0]}, which does not start with "
                     f"settings_prefix {self.settings_prefix!r}"
                 )
         return self

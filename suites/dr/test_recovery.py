@@ -152,7 +152,7 @@ def test_rto_by_database_size(
     tmp_path: Path,
 ) -> None:
     """The drill: RTO at 10 MB, 100 MB and 1 GB, with production's 60 s archive_timeout,
-    a row per size, and extrapolated to the description's `[dr] production_size_mb`.
+    a row per size, and extrapolated to the description's `[dr] production_size_gb`.
 
     The largest is lost at a random moment 60-120 s after its base backup, a random phase
     of the archive cycle: its RPO is the one measured at production's timeout (and
@@ -194,7 +194,8 @@ def test_rto_by_database_size(
     attach_text("RTO by database size", rto_table(rows, slo.rto_seconds))
     attach_file("RTO by database size", plot_rto(rows, tmp_path / "rto-by-size.png"))
     _publish(pushgateway, harness_context, point.seconds, rows[-1][1].seconds)
-    production = harness_context.system.description.dr.production_size_mb
+    production_gb = harness_context.system.description.dr.production_size_gb
+    production = None if production_gb is None else production_gb * 1000
     extrapolated = None if production is None else extrapolate_rto(rows, production)
     if extrapolated is not None:
         attach_text("RTO extrapolated", extrapolated.describe())
@@ -204,7 +205,7 @@ def test_rto_by_database_size(
         # is not a pass
         criteria.record(
             criterion="rto",
-            scope=f"postgres {production:g} MB (extrapolated)",
+            scope=f"postgres {production_gb:g} GB (extrapolated)",
             bound=slo.rto_seconds,
             unit="s",
             measured=extrapolated.seconds,

@@ -91,6 +91,61 @@ def test_a_partition_fires_silenced_resolves_and_a_fault_without_effect_is_named
     assert all(proxy.enabled for proxy in toxiproxy.client().proxies().values())
 
 
+def test_a_slow_dependency_under_a_staging_timeout_fires_p95_latency_high(
+    starter: Any,
+    receiver: WebhookReceiver,
+    toxiproxy: ToxiproxyEndpoint,
+    service_launcher: ServiceLauncher,
+) -> None:
+    """P95LatencyHigh against a profile: Neo4j slower through its proxy, on a target run as
+    the rehearsal's staging is (`[local] rehearsal_environment`: a timeout above the
+    rule's bound, so slow queries are observed as slow, not cut off as 503s)."""
+    rule_name = "P95LatencyHigh"
+    fault = profile_fault(DESCRIPTION, rule_name)
+    assert DESCRIPTION.local is not None
+    assert fault.latency is not None
+    texts = {"latency.rules.yml": shortened_rule_files(ALERTS.rules)["latency.rules.yml"]}
+    rule = rules_from_texts(texts)[rule_name]
+    target = starter(
+        "api",
+        toxiproxy=toxiproxy,
+        seed=False,
+        environment=DESCRIPTION.local.rehearsal_environment,
+    ).endpoint
+    stack = start_stack(
+        starter, receiver, {ALERTS.job: f"{target.host}:{target.port}"}, texts, ALERTS.job
+    )
+    stack.wait_until_scraping({rule_name})
+    bounds = (
+        fire_bound(TIMING, rule.for_seconds, fault.detection),
+        resolve_bound(TIMING, longest_window(rule.expr), fault.detection),
+    )
+    measured = induce_real_condition(
+        alertmanager_url=stack.alertmanager_url,
+        api_url=target.url,
+        rule=rule_name,
+        labels=dict(ALERTS.induce[rule_name].labels),
+        fault=fault,
+        apply_fault=lambda: dependency_fault(
+            toxiproxy,
+            target.proxies["neo4j"],
+            "latency",
+            latency_seconds=fault.latency,
+            reaper=service_launcher.reaper,
+        ),
+        sampler=Sampler(DESCRIPTION),
+        bounds=bounds,
+        reaper=service_launcher.reaper,
+    )
+    assert measured.alert["labels"]["database"] == "neo4j"
+    assert 0 < measured.fired <= bounds[0]
+    assert 0 < measured.resolved <= bounds[1]
+    assert not receiver.payloads(), "a silenced alert was notified"
+    assert not _silences(stack.alertmanager_url)
+    with toxiproxy.client() as client:
+        assert not [toxic for proxy in client.proxies().values() for toxic in proxy.toxics]
+
+
 def _silences(alertmanager_url: str) -> list[dict[str, Any]]:
     answer = requests.get(f"{alertmanager_url}/api/v2/silences", timeout=5)
     answer.raise_for_status()

@@ -263,7 +263,7 @@ def test_a_profile_may_induce_only_the_rules_pushed_in_the_description() -> None
     message = str(raised.value)
     assert "\n" not in message
     assert "[alerts] induce names ServiceDown, which the harness cannot induce" in message
-    assert message.endswith("it can: " + ", ".join([*pushed, "HighErrorRate"]))
+    assert message.endswith("it can: " + ", ".join([*pushed, "P95LatencyHigh", "HighErrorRate"]))
     rpo = inducible(REFERENCE.description, "RPOViolated")
     assert [push.resolve(0) for push in rpo.bad] == [400.0]
     assert [push.resolve(0) for push in rpo.good] == [42.0]
@@ -394,7 +394,7 @@ def test_a_profile_may_induce_only_pushed_rules_checked_before_any_test(
 
 
 def test_a_rule_induced_through_a_fault_needs_its_kind_in_chaos_allow() -> None:
-    assert fault_rules(REFERENCE.description) == ["HighErrorRate"]
+    assert fault_rules(REFERENCE.description) == ["P95LatencyHigh", "HighErrorRate"]
     check_inducible(("HighErrorRate",), REFERENCE.description, ("latency", "partition"))
     check_inducible(("HighErrorRate",), REFERENCE.description, None)  # local: anything
     with pytest.raises(AlertRuleError) as raised:

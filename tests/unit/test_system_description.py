@@ -193,7 +193,10 @@ def test_the_profile_is_validated_by_the_model_its_schema_comes_from() -> None:
             "key 'alerts.induce.HighErrorRate.profile_fault' needs `latency` exactly when",
         ),
         (
-            ('dependency = "neo4j", kind', 'dependency = "mysql", kind'),
+            (
+                'dependency = "neo4j", kind = "partition"',
+                'dependency = "mysql", kind = "partition"',
+            ),
             "alerts.induce.HighErrorRate.profile_fault.dependency names 'mysql', which is not "
             "one of [chaos] dependencies (known: postgres, neo4j, redis)",
         ),

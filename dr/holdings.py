@@ -123,7 +123,7 @@ class Holdings:
         """The `schema_version` row of the verdict table (its scope is the caller's)."""
         return {
             "criterion": CRITERION,
-            "bound": None,
+            "bound": 1.0,  # 1: tables, rows and version as expected; 0: a problem (named)
             "unit": UNIT,
             "measured": self.measured(require_rows),
             "verdict": self.verdict(require_rows),

@@ -381,6 +381,11 @@ class Capacity(_Strict):
     factor: float = Field(1.5, gt=1)
     step: Duration = 20.0
     max: Rate = 2000.0
+    required: Rate | None = Field(
+        None,
+        description="the rate it must hold within the bounds (e.g. one replica's share of "
+        "production's peak); none: at least `start`",
+    )
     gates: tuple[Literal["pr_gate", "drill"], ...] = ("drill",)
 
 

@@ -13,15 +13,17 @@ drill: export BOOTSTRAP_SLOTH = 1
 drill: bootstrap
 	$(PYTHON) -m drill
 
-# Everything but the long `drill` tests: the harness's own tests (one process: they time
-# the engines and count the machine's processes and namespaces), then the suites on two
-# pytest-xdist workers (measurements take exclusive turns, plugins/turns.py); both run,
-# and the target fails if either failed.
+# Everything but the long `drill` tests: the unit tests and the `parallel` ones (bad input
+# through subprocesses: nothing timed, nothing started) on two pytest-xdist workers; then the
+# integration tests in one process (they time the engines and count the machine's processes
+# and namespaces); then the suites on two workers (measurements take exclusive turns,
+# plugins/turns.py). All run, and the target fails if any failed.
 # The containers backend's tests run on images built here (no registry is reachable here);
 # RELIABILITY_IMAGES=official make test pulls the pinned ones instead.
 test: bootstrap lint
 	status=0; \
-	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill" --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/test.xml || status=1; \
+	$(PYTHON) -m pytest tests/unit tests/integration -m "not drill and (parallel or not integration)" -n 2 --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/unit.xml || status=1; \
+	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill and integration and not parallel" --alluredir=reports/allure-results --junitxml=reports/junit/test.xml || status=1; \
 	$(PYTHON) -m pytest suites -m "not drill" -n 2 --dist loadfile --alluredir=reports/allure-results --junitxml=reports/junit/suites.xml --criteria-file=reports/criteria.jsonl || status=1; \
 	exit $$status
 

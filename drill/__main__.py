@@ -17,6 +17,7 @@
 default skips the preflight (its pytest run starts the servers). `--publish URL` pushes the
 results to a Pushgateway afterwards (`drill/publish.py`). `--dr-seed`, `--images` and
 `--chaos-experiment` are the suites' own settings, passed on to their pytest run.
+`--no-report` leaves the Allure results unrendered (`python -m drill.report` renders them).
 
 Every input is checked before anything starts — the profile and the description as pytest
 checks them (`plugins.settings.check_target`), the settings, the experiments named, the
@@ -73,6 +74,15 @@ STOPPED_BEFORE_TESTS = (3, 4)  # pytest's internal and usage errors: no test ran
 WORKERS = 2
 
 
+def _render_report(console: Console) -> None:
+    try:
+        with phase(console, "the Allure report"):
+            report.generate()
+        console.print(f"drill: Allure report {report.REPORT}, single file {report.SINGLE_FILE}")
+    except report.ReportError as error:
+        console.print(Text(f"drill: no HTML report: {error}", style="yellow"))
+
+
 def _workers(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (0, 1, 2, ...)")
@@ -114,6 +124,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         metavar="URL",
         default=None,
         help=f"push the results to this Pushgateway (design section 6); env {publish.ENVIRONMENT}",
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="no Allure HTML report (two JVMs: seconds); the results stay in "
+        "reports/allure-results for `python -m drill.report` or a CI job to render",
     )
     parser.add_argument(
         "--suite",
@@ -284,12 +300,8 @@ def main(argv: list[str]) -> int:
     verdict = summarize(run, console, required(system, place, arguments.suite), place)
     if publish_to and not publish_results(publish_to, console, system):
         status = status or 1
-    try:
-        with phase(console, "the Allure report"):
-            report.generate()
-        console.print(f"drill: Allure report {report.REPORT}, single file {report.SINGLE_FILE}")
-    except report.ReportError as error:
-        console.print(Text(f"drill: no HTML report: {error}", style="yellow"))
+    if not arguments.no_report:
+        _render_report(console)
     final = status if status != 0 else (0 if verdict == "pass" else 1)
     shown = (
         "[green]drill passed[/]"

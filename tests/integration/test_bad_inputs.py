@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.lifecycle.ports import PortAllocator
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parallel]
 
 REPO = Path(__file__).resolve().parents[2]
 

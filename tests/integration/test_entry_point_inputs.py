@@ -22,7 +22,7 @@ import pytest
 import drill.__main__ as drill_main
 from fixtures.lifecycle.ports import PortAllocator, port_is_free
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parallel]
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Entry-Point-7f2c"

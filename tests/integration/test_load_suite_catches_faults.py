@@ -175,7 +175,17 @@ def test_the_drill_fails_a_10_percent_slow_target_naming_the_criterion_and_its_v
     )
     reports = tmp_path / "reports"
     run = subprocess.run(
-        [sys.executable, "-m", "drill", "--quick", "--suite", "load", "--target", str(profile)],
+        [
+            sys.executable,
+            "-m",
+            "drill",
+            "--quick",
+            "--no-report",
+            "--suite",
+            "load",
+            "--target",
+            str(profile),
+        ],
         cwd=ROOT,
         env={**os.environ, "RELIABILITY_REPORTS_DIR": str(reports)},
         capture_output=True,

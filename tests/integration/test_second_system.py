@@ -80,7 +80,7 @@ def drill(tmp: Path, *arguments: str) -> tuple[int, str, dict[str, Any]]:
     """`python -m drill` as a user runs it; its exit status, output and summary."""
     reports = tmp / "reports"
     finished = subprocess.run(
-        [sys.executable, "-m", "drill", *arguments],
+        [sys.executable, "-m", "drill", "--no-report", *arguments],
         cwd=REPO,
         env={**os.environ, "RELIABILITY_REPORTS_DIR": str(reports), "CI": "true"},
         capture_output=True,
@@ -117,6 +117,8 @@ def test_the_second_system_passes_its_pr_gate_through_a_profile(
     assert counts["failed"] == 0
     assert counts["passed"] >= 8
     assert f"{counts['passed']} passed, 0 failed, {counts['skipped']} skipped" in output
+    assert any((tmp_path / "reports" / "allure-results").glob("*-result.json"))
+    assert not (tmp_path / "reports" / "allure-report").exists(), "--no-report rendered one"
 
 
 def test_its_seeded_regression_fails_the_named_criterion(

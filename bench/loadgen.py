@@ -15,15 +15,29 @@ P50 within 1 ms of wrk's. wrk measures latency from the send time, the harness f
 intended send time: at a rate both sustain these coincide.
 
     .venv/bin/python -m bench.loadgen [--seconds 10] [--users 16]
+
+With `--workers N` it measures instead how the distributed open model scales (issue 25):
+the highest rate the generator holds within its drop limit on N workers
+(`load.distributed`, one master, N `load.worker` processes on this machine) and on one,
+against a target that is not the bottleneck (an asyncio server that answers after a fixed
+sleep without computing), printed as `scaling N workers / 1 worker: R` with each worker's
+CPU at that rate. Aim: R >= 1.5 with 2 workers on 2 cores.
+
+    .venv/bin/python -m bench.loadgen --workers 2 [--seconds 5] [--sleep-ms 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import math
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,15 +46,18 @@ from rich.table import Table
 
 from fixtures.backend import Backend
 from fixtures.launcher import ServiceLauncher
+from fixtures.lifecycle.ports import PortAllocator
+from fixtures.lifecycle.reaper import kill_process_group
 from fixtures.profile import local_profile
 from fixtures.providers.api import ApiEndpoint, ApiProvider
 from fixtures.providers.neo4j import Neo4jProvider
 from fixtures.providers.postgres import PostgresProvider
 from fixtures.providers.redis import RedisProvider
 from fixtures.tools import require_binary
+from load.distributed import DistributedResult, run_distributed
 from load.plan import LoadPlan
 from load.runner import run_load
-from load.traffic import traffic_of
+from load.traffic import MixEntry, Traffic, traffic_of
 from system.loader import DEFAULT_SYSTEM, load_system
 
 ENTITIES = 2_000
@@ -133,7 +150,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--users", type=int, default=16, help="users / wrk connections")
+    parser.add_argument("--workers", type=int, help="measure N distributed workers against 1")
+    parser.add_argument("--sleep-ms", type=float, default=50.0, help="--workers: target sleep")
+    parser.add_argument("--serve-sleep", type=int, help=argparse.SUPPRESS)  # the sleep target
     args = parser.parse_args()
+    if args.serve_sleep is not None:
+        asyncio.run(serve_sleep(args.serve_sleep, args.sleep_ms / 1e3))
+        return
+    if args.workers is not None:
+        scaling(args.workers, args.seconds, args.sleep_ms / 1e3)
+        return
     require_binary("wrk", "wrk")
     launcher = ServiceLauncher(Backend.NATIVE, local_profile())
     workdir = Path(tempfile.mkdtemp(prefix="bench-loadgen-"))
@@ -193,6 +219,99 @@ def report(
         "0",
     )
     Console().print(table)
+
+
+# --workers: the distributed generator's scaling ----------------------------------------
+SLEEP_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+SCALING_START_RATE = 200.0
+SCALING_STEPS = 10  # doublings, then halvings of the interval: bounded whatever happens
+BISECTIONS = 3
+
+
+async def serve_sleep(port: int, delay: float) -> None:
+    """An HTTP/1.1 keep-alive server on 127.0.0.1 that answers `{}` after `delay`."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await asyncio.sleep(delay)
+                writer.write(SLEEP_ANSWER)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", port, backlog=4096)
+    async with server:
+        await server.serve_forever()
+
+
+def sleep_plan(url: str, rate: float, seconds: float, delay: float) -> LoadPlan:
+    return LoadPlan(
+        scenario="sleep",
+        base_url=url,
+        duration_seconds=seconds,
+        rate_per_second=rate,
+        max_in_flight=max(16, math.ceil(rate * delay * 4)),
+        traffic=Traffic(mix=(MixEntry("GET", "/sleep", "GET /sleep"),)),
+    )
+
+
+def highest_held_rate(
+    url: str, workers: int, seconds: float, delay: float, workdir: Path
+) -> tuple[float, DistributedResult | None]:
+    """The highest rate (and its run) at which `workers` workers drop within the limit."""
+    held: tuple[float, DistributedResult | None] = (0.0, None)
+    failed: float | None = None
+    rate, bisections = SCALING_START_RATE, 0
+    for step in range(SCALING_STEPS + BISECTIONS):
+        plan = sleep_plan(url, rate, seconds, delay)
+        result = run_distributed(plan, workdir / f"{workers}-{step}", workers=workers)
+        verdict = "held" if result.valid else f"not held ({result.reason})"
+        Console(stderr=True).print(f"{workers} worker(s) at {rate:.0f}/s: {verdict}")
+        if result.valid:
+            held = (rate, result)
+        else:
+            failed = rate
+        if failed is None:
+            rate *= 2
+            continue
+        if held[1] is None or bisections >= BISECTIONS:
+            break
+        bisections += 1
+        rate = (held[0] + failed) / 2
+    return held
+
+
+def scaling(workers: int, seconds: float, delay: float) -> None:
+    port = PortAllocator().reserve()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-loadgen-workers-"))
+    serve = ["--serve-sleep", str(port), "--sleep-ms", str(delay * 1e3)]
+    target = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen", *serve],
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{url}/", timeout=2).close()  # noqa: S310 - loopback
+                break
+            except OSError:
+                time.sleep(0.1)
+        one, one_run = highest_held_rate(url, 1, seconds, delay, workdir)
+        many, many_run = highest_held_rate(url, workers, seconds, delay, workdir)
+    finally:
+        kill_process_group(target.pid)
+        target.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+    for rate, run in ((one, one_run), (many, many_run)):
+        if run is not None:
+            cpus = ", ".join(f"{w['name']} {w['cpu']:.0%}" for w in run.workers)
+            print(f"{len(run.workers)} worker(s): held {rate:.0f}/s; CPU per worker: {cpus}")
+    ratio = many / one if one else float("nan")
+    print(f"scaling {workers} workers / 1 worker: {ratio:.2f}")
 
 
 if __name__ == "__main__":

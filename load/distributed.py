@@ -65,6 +65,7 @@ from load.errors import LoadPlanError, LoadRunError
 from load.histograms import FAILURE, MergedHistograms, Summary, merge, summarize
 from load.pacing import ArrivalSchedule
 from load.plan import LoadPlan, is_local
+from load.runner import child_env, log_tail
 from system.deadline import Deadline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -436,7 +437,7 @@ class DistributedRun:
             child = subprocess.Popen(
                 [sys.executable, "-m", *argv],
                 cwd=REPO_ROOT,
-                env=_child_env(),
+                env=child_env(),
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -452,7 +453,7 @@ class DistributedRun:
             os.killpg(self.worker_processes[name].pid, signal.SIGKILL)
 
     def master_log(self) -> str:
-        return _tail(self.workdir / "master.log", 8)
+        return log_tail(self.workdir / "master.log", 8)
 
     def wait(self) -> DistributedResult:
         """Until the master exits; its result, or `LoadRunError` (all are killed then)."""
@@ -515,20 +516,6 @@ def run_distributed(
     """Run `plan` on a master and `workers` workers on this machine; the merged result."""
     with start_distributed(plan, workdir, workers=workers, reaper=reaper) as run:
         return run.wait()
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(REPO_ROOT) if not path else f"{REPO_ROOT}{os.pathsep}{path}"
-    return env
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log written)"
 
 
 # the master process ----------------------------------------------------------------------

@@ -97,7 +97,7 @@ class LoadRun:
             child = subprocess.Popen(
                 argv,
                 cwd=REPO_ROOT,
-                env=_child_env(),
+                env=child_env(),
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -225,7 +225,8 @@ def run_load(
         return run.wait()
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
+    """This environment with the repository on PYTHONPATH, for `python -m load.…` children."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(REPO_ROOT) if not path else f"{REPO_ROOT}{os.pathsep}{path}"

@@ -9,20 +9,16 @@ seconds at 50/s): the whole file takes well under a minute on 2 cores.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures.lifecycle.ports import PortAllocator
-from fixtures.lifecycle.reaper import Reaper, kill_process_group
+from fixtures.lifecycle.reaper import Reaper
 from load.distributed import (
     DistributedResult,
     DistributedRun,
@@ -32,31 +28,14 @@ from load.distributed import (
 from load.histograms import summarize
 from load.plan import LoadPlan
 from system.deadline import NotYet, WaitTimeoutError, wait_until
+from tests.integration.load_stub_client import Stub, running_stub
 from tests.reference import traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 REPO = Path(__file__).resolve().parents[2]
-READY_SECONDS = 20.0
 RATE, DURATION = 50.0, 5.0
 ATTEMPTS = 2  # a run this machine stalled (dropped arrivals) is run again
-
-
-@dataclass(frozen=True)
-class Stub:
-    url: str
-
-    def set(self, delay: float = 0.0) -> None:
-        """Its delay per request; resets its counter."""
-        request = urllib.request.Request(  # noqa: S310 - loopback URL
-            f"{self.url}/_control", data=json.dumps({"delay": delay}).encode(), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback URL
-            pass
-
-    def count(self) -> int:
-        with urllib.request.urlopen(f"{self.url}/_count", timeout=5) as answer:  # noqa: S310
-            return int(json.load(answer)["count"])
 
 
 @pytest.fixture(scope="module")
@@ -70,32 +49,8 @@ def reaper() -> Iterator[Reaper]:
 
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory: pytest.TempPathFactory, reaper: Reaper) -> Iterator[Stub]:
-    port = PortAllocator().reserve()
-    log = tmp_path_factory.mktemp("stub") / "stub.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.load_stub", str(port)],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    reaper.track_process_group(process.pid)
-    try:
-        server = Stub(f"http://127.0.0.1:{port}")
-
-        def answering() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"load stub exited: {log.read_text()[-2000:]}")
-            server.count()
-            return True
-
-        wait_until(answering, seconds=READY_SECONDS, what="the load stub", retry_on=(OSError,))
+    with running_stub(tmp_path_factory.mktemp("stub"), reaper) as server:
         yield server
-    finally:
-        kill_process_group(process.pid)
-        process.wait(timeout=10)
-        reaper.untrack_process_group(process.pid)
 
 
 def plan(stub: Stub, **values: Any) -> LoadPlan:

@@ -18,14 +18,12 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures.lifecycle.ports import PortAllocator
-from fixtures.lifecycle.reaper import kill_process_group, process_ids
+from fixtures.lifecycle.reaper import process_ids
 from load.crosscheck import Agreement, CrossCheckFailedError, ServerMetrics, crosscheck
 from load.errors import LoadPlanError, LoadRunError
 from load.evidence import write_evidence
@@ -36,13 +34,13 @@ from load.result import LoadResult
 from load.runner import run_load, start_load
 from load.sequential import Looks, judge_sequentially
 from load.traffic import Traffic
-from system.deadline import NotYet, WaitTimeoutError, wait_until
+from system.deadline import NotYet, wait_until
+from tests.integration.load_stub_client import Stub, running_stub
 from tests.reference import traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 REPO = Path(__file__).resolve().parents[2]
-READY_SECONDS = 20.0
 SCRAPE_SECONDS = 1.0
 PROMETHEUS_CONFIG = """\
 global:
@@ -62,72 +60,10 @@ STUB_METRICS = ServerMetrics(
 )
 
 
-@dataclass(frozen=True)
-class Stub:
-    url: str
-
-    def set(
-        self,
-        delay: float = 0.0,
-        status: int = 200,
-        report_factor: float = 1.0,
-        error_share: float = 0.0,
-        html: bool = False,
-    ) -> None:
-        """Set the server's delay, status, metrics factor and error share; reset its counter."""
-        body = json.dumps(
-            {
-                "delay": delay,
-                "status": status,
-                "report_factor": report_factor,
-                "error_share": error_share,
-                "html": html,
-            }
-        )
-        data = body.encode()
-        request = urllib.request.Request(  # noqa: S310 - loopback URL
-            f"{self.url}/_control", data=data, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback URL
-            pass
-
-    def count(self) -> int:
-        with urllib.request.urlopen(f"{self.url}/_count", timeout=5) as answer:  # noqa: S310
-            return int(json.load(answer)["count"])
-
-
-def _wait_ready(stub: Stub, process: subprocess.Popen[bytes], log: Path) -> None:
-    def answering() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"load stub exited with {process.returncode}: {log.read_text()[-2000:]}")
-        stub.count()
-        return True
-
-    try:
-        wait_until(answering, seconds=READY_SECONDS, what="the load stub", retry_on=(OSError,))
-    except WaitTimeoutError as timeout:
-        pytest.fail(f"{timeout}: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
-    port = PortAllocator().reserve()
-    log = tmp_path_factory.mktemp("stub") / "stub.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.load_stub", str(port)],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        server = Stub(f"http://127.0.0.1:{port}")
-        _wait_ready(server, process, log)
+    with running_stub(tmp_path_factory.mktemp("stub")) as server:
         yield server
-    finally:
-        kill_process_group(process.pid)
-        process.wait(timeout=10)
 
 
 def reference_plan(*args: Any, **values: Any) -> LoadPlan:
@@ -380,6 +316,7 @@ import sys, time
 from pathlib import Path
 from load.plan import LoadPlan
 from load.runner import start_load
+from tests.integration.load_stub_client import Stub, running_stub
 from tests.reference import traffic
 plan = LoadPlan("entity_query", sys.argv[1], duration_seconds=60, rate_per_second=20.0,
                 traffic=traffic("entity_query"))

@@ -23,8 +23,8 @@ drill: bootstrap
 test: bootstrap lint
 	status=0; \
 	$(PYTHON) -m pytest tests/unit tests/integration -m "not drill and (parallel or not integration)" -n 2 --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/unit.xml || status=1; \
-	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill and integration and not parallel" --alluredir=reports/allure-results --junitxml=reports/junit/test.xml || status=1; \
-	$(PYTHON) -m pytest suites -m "not drill" -n 2 --dist loadfile --alluredir=reports/allure-results --junitxml=reports/junit/suites.xml --criteria-file=reports/criteria.jsonl || status=1; \
+	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill and integration and not parallel" --alluredir=reports/allure-results --junitxml=reports/junit/test.xml --durations=25 || status=1; \
+	$(PYTHON) -m pytest suites -m "not drill" -n 2 --dist loadfile --alluredir=reports/allure-results --junitxml=reports/junit/suites.xml --durations=10 --criteria-file=reports/criteria.jsonl || status=1; \
 	exit $$status
 
 # The PR gate: the suites' pr_gate tests on the local default (or RELIABILITY_TARGET),

@@ -37,12 +37,13 @@ from urllib.parse import urlsplit
 
 from fixtures.errors import HarnessError
 from fixtures.lifecycle.reaper import Reaper
+from fixtures.profile import LoadSettings
 from fixtures.target_client import health
 from load.errors import LoadPlanError
 from load.gates import Gate, GateOutcome, Verdict, evaluate_all
+from load.generators import ON_THIS_MACHINE, run_judged
 from load.plan import LoadPlan
 from load.result import LoadResult
-from load.runner import run_load
 from load.traffic import Traffic, traffic_of
 from system.description import Description
 from system.description import Health as HealthSpec
@@ -168,11 +169,14 @@ def find_capacity(
     *,
     reaper: Reaper | None = None,
     on_step: Callable[[Step], None] | None = None,
+    generators: LoadSettings = ON_THIS_MACHINE,
 ) -> Capacity:
-    """Run the steps until one does not pass (or the highest rate passed)."""
+    """Run the steps until one does not pass (or the highest rate passed), each where
+    `generators` say (this machine's processes, or a master and workers)."""
     steps: list[Step] = []
     for index, rate in enumerate(search.rates()):
-        result = run_load(search.plan(rate), workdir / f"step-{index + 1}", reaper=reaper)
+        step_dir = workdir / f"step-{index + 1}"
+        result = run_judged(search.plan(rate), step_dir, generators, reaper=reaper)
         step = Step(rate, result, evaluate_all(search.gates(), result))
         steps.append(step)
         if on_step is not None:

@@ -52,7 +52,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -173,7 +173,9 @@ class WorkerState:
             "scheduled": int(generator.get("scheduled", 0)),
             "dispatched": int(generator.get("dispatched", 0)),
             "dropped": dict(generator.get("dropped", {})),
+            "errors": dict(generator.get("errors", {})),
             "cpu": float(generator.get("cpu", 0.0)),
+            "host_busy": float(generator.get("host_busy", 0.0)),
             "lag_seconds": float(generator.get("lag_seconds", 0.0)),
             "peak_in_flight": int(generator.get("peak_in_flight", 0)),
             "unfinished": int(generator.get("unfinished", 0)),
@@ -315,12 +317,25 @@ def result_json(  # noqa: PLR0917 - the master's whole state, once
     merged: MergedHistograms,
     per_worker: Mapping[str, MergedHistograms],
     problem: str | None = None,
+    timing: Mapping[str, float] | None = None,
+    finished: bool = True,
 ) -> dict[str, Any]:
-    validity, reason = judge(plan, expected, workers, problem)
+    """The result file (`finished`), or the progress file the master rewrites every second
+    of the run (its verdict then says only what is already wrong: a worker lost)."""
+    if finished:
+        validity, reason = judge(plan, expected, workers, problem)
+    else:
+        lost = [f"worker {w.name} lost mid-run: {w.lost}" for w in workers if w.lost is not None]
+        reason = problem or "; ".join(lost) or None
+        validity = VALID if reason is None else INVALID
     every = summarize(merged.histogram())
     return {
         "validity": validity,
         "reason": reason,
+        "finished": finished,
+        # the master's clock at the go (wall and monotonic) and the end of the load window
+        # (seconds after the go: the plan's duration, or when it was asked to stop)
+        "timing": dict(timing or {}),
         "scenario": plan.scenario,
         "rate_per_second": plan.rate_per_second,
         "duration_seconds": plan.duration_seconds,
@@ -365,9 +380,14 @@ def deadline_for(plan: LoadPlan, join_seconds: float = JOIN_SECONDS) -> float:
 
 
 class DistributedRun:
-    """A master and `workers` workers on 127.0.0.1, each in its own process group with a
-    stdin pipe (closing it ends it); `close` kills every group; the reaper, when given,
-    kills them if this process dies first."""
+    """A master and `workers` workers, each in its own process group with a stdin pipe
+    (closing it ends it); `close` kills every group; the reaper, when given, kills them if
+    this process dies first.
+
+    On 127.0.0.1 by default. Elsewhere: `wrap(role, argv)` returns the command that runs
+    `argv` where `role` ("master", "w0", "w1", ...) is to run (e.g. inside a network
+    namespace: `chaos.netns.Namespace.exec_argv`), and the master listens on
+    `master_host`, the address its workers connect to (its own address there)."""
 
     def __init__(
         self,
@@ -380,8 +400,12 @@ class DistributedRun:
         start_workers: int | None = None,
         reaper: Reaper | None = None,
         deadline_seconds: float | None = None,
+        wrap: Callable[[str, list[str]], list[str]] | None = None,
+        master_host: str = "127.0.0.1",
     ) -> None:
         check_workers(plan, workers)
+        self.wrap = wrap
+        self.master_host = master_host
         self.plan = plan
         self.workdir = workdir
         self.workers = workers
@@ -404,9 +428,11 @@ class DistributedRun:
         port = self.port if self.port is not None else PortAllocator().reserve()
         self.port = port
         self._deadline = Deadline(self.deadline)
-        address = f"127.0.0.1:{port}"
+        host = f"[{self.master_host}]" if ":" in self.master_host else self.master_host
+        address = f"{host}:{port}"
         try:
             self.master = self._spawn(
+                "master",
                 [
                     "load.distributed",
                     str(plan_path),
@@ -425,17 +451,18 @@ class DistributedRun:
                 name = DEFAULT_WORKER_NAME.format(index=index)
                 argv = ["load.worker", str(plan_path), "--master", address, "--name", name]
                 self.worker_processes[name] = self._spawn(
-                    [*argv, "--watch-stdin"], self.workdir / f"worker-{name}.log"
+                    name, [*argv, "--watch-stdin"], self.workdir / f"worker-{name}.log"
                 )
         except BaseException:
             self.close()
             raise
         return self
 
-    def _spawn(self, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def _spawn(self, role: str, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", *argv]
         with log_path.open("ab") as log:
             child = subprocess.Popen(
-                [sys.executable, "-m", *argv],
+                command if self.wrap is None else self.wrap(role, command),
                 cwd=REPO_ROOT,
                 env=child_env(),
                 stdin=subprocess.PIPE,
@@ -451,6 +478,10 @@ class DistributedRun:
         """SIGKILL worker `name`'s process group (a generator host lost)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.worker_processes[name].pid, signal.SIGKILL)
+
+    def expired(self) -> bool:
+        """The run's deadline (from `start`) has passed."""
+        return self._deadline.expired
 
     def master_log(self) -> str:
         return log_tail(self.workdir / "master.log", 8)
@@ -511,10 +542,19 @@ def start_distributed(plan: LoadPlan, workdir: Path, **options: Any) -> Distribu
 
 
 def run_distributed(
-    plan: LoadPlan, workdir: Path, *, workers: int = 2, reaper: Reaper | None = None
+    plan: LoadPlan,
+    workdir: Path,
+    *,
+    workers: int = 2,
+    reaper: Reaper | None = None,
+    wrap: Callable[[str, list[str]], list[str]] | None = None,
+    master_host: str = "127.0.0.1",
 ) -> DistributedResult:
-    """Run `plan` on a master and `workers` workers on this machine; the merged result."""
-    with start_distributed(plan, workdir, workers=workers, reaper=reaper) as run:
+    """Run `plan` on a master and `workers` workers on this machine (`DistributedRun`'s
+    `wrap` and `master_host` place them); the merged result."""
+    with start_distributed(
+        plan, workdir, workers=workers, reaper=reaper, wrap=wrap, master_host=master_host
+    ) as run:
         return run.wait()
 
 
@@ -564,6 +604,8 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
     merged = MergedHistograms()
     per_worker: dict[str, MergedHistograms] = {}
     aborted: list[str] = []
+    stop_requested: list[float] = []
+    timing: dict[str, float] = {}
 
     def state_of(msg: Any) -> WorkerState | None:
         return states.get(msg.node_id)
@@ -609,9 +651,11 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
         runner.register_message(kind, handler)
 
     def watch_stdin() -> None:
+        """A line `stop` on stdin ends the load early (the gates have decided); EOF aborts."""
         stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
-        while stdin.readline():
-            pass
+        while line := stdin.readline():
+            if line.strip() == b"stop":
+                stop_requested.append(time.monotonic())
         aborted.append("the master was asked to stop (its parent closed stdin)")
 
     if args.watch_stdin:
@@ -639,12 +683,24 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
             gevent.sleep(POLL_SECONDS)
         return bool(condition())
 
-    def finish(problem: str | None = None) -> int:
+    def write(path: Path, problem: str | None, *, finished: bool) -> dict[str, Any]:
         workers = sorted(states.values(), key=lambda state: (state.index, state.name))
-        data = result_json(plan, expected, workers, merged, per_worker, problem or _first(aborted))
-        partial = result.with_suffix(".partial")
+        data = result_json(
+            plan, expected, workers, merged, per_worker, problem, timing, finished=finished
+        )
+        data["written_at"] = time.time()
+        partial = path.with_suffix(".partial")
         partial.write_text(json.dumps(data))
-        partial.replace(result)
+        partial.replace(path)
+        return data
+
+    def write_progress() -> None:
+        while True:
+            write(progress_path(result), _first(aborted), finished=False)
+            gevent.sleep(REPORT_SECONDS)
+
+    def finish(problem: str | None = None) -> int:
+        data = write(result, problem or _first(aborted), finished=True)
         journal.info("%s: %s", data["validity"], data["reason"] or "all workers held the plan")
         for node in list(states):
             with contextlib.suppress(Exception):
@@ -673,21 +729,34 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
         late = ", ".join(state.name for state in joined if not state.ready)
         return finish(f"worker(s) {late} did not get their VUs ready within the start wait")
     # 3. go together; the run until every worker's last report, or a loss
+    timing.update(go_wall=time.time(), go_monotonic=time.monotonic())
+    timing["window_end"] = plan.duration_seconds
     for state in joined:
         runner.send_message("harness_go", {}, client_id=state.node_id)
     journal.info("go: %s", ", ".join(f"{s.name}={s.vus} VUs" for s in joined))
+    progress = gevent.spawn(write_progress)
 
     def over() -> bool:
         check_lost()
-        return all(state.done or state.lost is not None for state in joined)
+        return bool(stop_requested) or all(s.done or s.lost is not None for s in joined)
 
     wait(over, plan.duration_seconds + DRAIN_SECONDS + END_MARGIN_SECONDS)
-    if any(state.lost is not None for state in joined) or aborted:
+    if stop_requested:
+        at = stop_requested[0] - timing["go_monotonic"]
+        timing["window_end"] = min(plan.duration_seconds, max(0.0, at))
+        journal.info("asked to stop at %.2f s", at)
+    if any(state.lost is not None for state in joined) or aborted or stop_requested:
         for state in joined:
             if not state.done and state.lost is None:
                 runner.send_message("harness_stop", {}, client_id=state.node_id)
         wait(lambda: all(s.done or s.lost is not None for s in joined), STOP_WAIT_SECONDS)
+    progress.kill()
     return finish()
+
+
+def progress_path(result: Path) -> Path:
+    """Where the master rewrites its state every second of the run, beside its result."""
+    return result.with_name(f"{result.stem}.progress.json")
 
 
 def _first(items: Sequence[str]) -> str | None:

@@ -20,13 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 from matplotlib.figure import Figure
 
-from load.result import HIGHEST_US, LOWEST_US, LoadResult
+from load.histograms import decode, new_histogram
+from load.result import LoadResult
 from load.stats import LatencyDistribution
-
-SIGNIFICANT_DIGITS = 3
 
 HISTOGRAM_BINS = 60
 DPI = 110
@@ -182,11 +180,14 @@ def write_interval_log(result: LoadResult, path: Path) -> None:
 
 
 def _per_second_histograms(result: LoadResult) -> list[tuple[int, Any]]:
+    """One histogram per second: a distributed run's merged ones, else from the samples."""
+    if result.intervals:
+        return [(second, decode(text)) for second, text in result.intervals]
     seconds: dict[int, Any] = {}
     for second, latency_us in result.samples:
         histogram = seconds.get(second)
         if histogram is None:
-            histogram = seconds[second] = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+            histogram = seconds[second] = new_histogram()
         histogram.record_value(latency_us)
     return sorted(seconds.items())
 

@@ -23,13 +23,15 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-from load.result import HIGHEST_US, LOWEST_US, to_us
+from load.result import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS, to_us
 
-# `load.evidence.SIGNIFICANT_DIGITS`, which imports matplotlib (too heavy for a worker);
-# tests/unit/test_histograms.py checks that the two agree.
-SIGNIFICANT_DIGITS = 3
 SUCCESS, FAILURE = "ok", "failed"
-OUTCOMES = (SUCCESS, FAILURE)
+OUTCOMES = (SUCCESS, FAILURE)  # every sent request is one of these, latency from intended time
+# Answered requests again, by their service time (send to response end): what the load
+# cross-check compares with the server's own view (the generator's queueing apart). Not a
+# request count: selections without an outcome leave it out.
+SERVICE = "service"
+KINDS = (*OUTCOMES, SERVICE)
 
 # One interval histogram on the wire and in the result file: [second, route, outcome, text].
 Interval = tuple[int, str, str, str]
@@ -84,11 +86,17 @@ class IntervalRecorder:
         self._open: dict[tuple[int, str, str], Any] = {}
 
     def record(self, second: int, route: str, success: bool, latency_seconds: float) -> None:
-        key = (max(0, second), route, outcome_of(success))
+        self.record_kind(second, route, outcome_of(success), latency_seconds)
+
+    def record_service(self, second: int, route: str, service_seconds: float) -> None:
+        self.record_kind(second, route, SERVICE, service_seconds)
+
+    def record_kind(self, second: int, route: str, kind: str, seconds: float) -> None:
+        key = (max(0, second), route, kind)
         histogram = self._open.get(key)
         if histogram is None:
             histogram = self._open[key] = new_histogram()
-        histogram.record_value(to_us(latency_seconds))
+        histogram.record_value(to_us(seconds))
 
     def drain(self) -> list[Interval]:
         """What was recorded since the last drain, encoded; the recorder is then empty."""
@@ -110,8 +118,8 @@ class MergedHistograms:
     intervals: dict[tuple[int, str, str], str] = field(default_factory=dict)
 
     def add(self, second: int, route: str, outcome: str, text: str) -> None:
-        if outcome not in OUTCOMES:
-            raise ValueError(f"outcome {outcome!r} is not one of {OUTCOMES}")
+        if outcome not in KINDS:
+            raise ValueError(f"outcome {outcome!r} is not one of {KINDS}")
         key = (int(second), str(route), outcome)
         known = self.intervals.get(key)
         self.intervals[key] = text if known is None else encode(merge((known, text)))
@@ -134,11 +142,12 @@ class MergedHistograms:
         since: float | None = None,
         until: float | None = None,
     ) -> Iterator[str]:
-        """The encoded intervals of a route / outcome / window of seconds [since, until)."""
+        """The encoded intervals of a route / outcome / window of seconds [since, until);
+        without an outcome, the requests' (`OUTCOMES`), not the service times."""
         for (second, key_route, key_outcome), text in sorted(self.intervals.items()):
             if route is not None and key_route != route:
                 continue
-            if outcome is not None and key_outcome != outcome:
+            if key_outcome != outcome and (outcome is not None or key_outcome not in OUTCOMES):
                 continue
             if since is not None and second < since:
                 continue

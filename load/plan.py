@@ -251,7 +251,8 @@ def is_local(host: str) -> bool:
 
 
 def in_harness_namespace(host: str) -> bool:
-    """True for 10.213.K.2 when this machine has the harness's veth end 10.213.K.1/30."""
+    """True for an address of a subnet on one of this machine's harness veth ends (`rhv…`:
+    10.213.K.1/30 of a namespace, 10.213.K.x/24 of a LAN of namespaces, `chaos.netns`)."""
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -34,6 +34,9 @@ from load.stats import LatencyDistribution
 
 SATURATED_CPU = 0.9
 LOWEST_US, HIGHEST_US = 1, 3_600_000_000  # one hour: anything slower is recorded as one hour
+# The one precision of every HDR histogram of the harness (evidence, workers, merges):
+# histograms of one precision add exactly.
+SIGNIFICANT_DIGITS = 3
 
 
 def to_us(seconds: float) -> int:
@@ -82,6 +85,12 @@ class GeneratorStats:
     max_dropped_ratio: float = 0.0
     host_busy: float = 0.0  # the machine's CPU over the run (all cores; 1.0 = all busy)
     host_steal: float = 0.0  # the share of it the hypervisor took for other guests
+    # a distributed run's master: a worker missing at start, lost or failed (`load.merged`)
+    workers_problem: str | None = None
+    workers: int = 0  # a distributed run's workers (0: this machine's load processes)
+    rate: float = 0.0  # the plan's arrival rate (0: the closed model)
+    window: float = 0.0  # seconds of the window the arrivals are due in
+    generators: int = 1  # the load processes or workers the rate was spread over
 
     @property
     def dropped_total(self) -> int:
@@ -101,7 +110,7 @@ class GeneratorStats:
         A few drops (at most `max_dropped_ratio` of the arrivals: a GC pause) are not a
         problem: the gates count them against the target for a pass.
         """
-        parts = []
+        parts = [] if self.workers_problem is None else [self.workers_problem]
         if self.dropped_total and self.dropped_ratio > self.max_dropped_ratio:
             reasons = ", ".join(f"{reason}: {count}" for reason, count in self.dropped.items())
             parts.append(
@@ -133,13 +142,26 @@ class GeneratorStats:
                 f"all {self.vus} VUs were busy (peak in flight {self.peak_in_flight}): raise "
                 "max_in_flight or add processes"
             )
-        if self.dropped.get(LATE):
+        if any(reason.startswith(LATE) for reason in self.dropped):
             advice.append(
                 f"it could not send within {self.tolerance * 1e3:.0f} ms of the intended time "
                 f"(the sent ones' lag max {self.send_lag_max * 1e3:.0f} ms): give it CPU "
                 "(processes, a quieter machine) or lower the rate"
             )
+            advice += [needed] if (needed := self.generators_needed()) else []
         return "; ".join(advice) or "see the run's records"
+
+    def generators_needed(self) -> str | None:
+        """How many generators the planned rate needs, at the rate each held here."""
+        if self.rate <= 0 or self.window <= 0 or self.arrivals <= self.dropped_total:
+            return None
+        held = (self.arrivals - self.dropped_total) / self.window / self.generators
+        needed = max(self.generators + 1, math.ceil(self.rate / held))
+        return (
+            f"each of its {self.generators} generator(s) held about {held:.0f}/s: "
+            f"{self.rate:g}/s needs about {needed} on machines of their own "
+            f"(a profile's [load] workers = {needed}, docs/distributed-load.md)"
+        )
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,8 @@ class LoadResult:
     pending_latency: float = 0.0  # the lower bound the pending requests are counted with
     # (second of the window by intended time, latency in us) of every sent request
     samples: tuple[tuple[int, int], ...] = ()
+    # a distributed run's merged histogram per second of the window, encoded (no samples)
+    intervals: tuple[tuple[int, str], ...] = ()
 
     @property
     def scenario(self) -> str:
@@ -238,10 +262,18 @@ class LoadResult:
             f"{self.scenario}: n={self.requests} in {self.load_seconds:.1f} s "
             f"({self.throughput:.1f}/s){dropped}{pending}, errors {self.error_rate:.2%}, "
             f"P50 {self.p50:.4f} s, P95 {self.p95:.4f} s, P99 {self.p99:.4f} s, "
-            f"max {self.max:.4f} s; load generator: {self.plan.describe()}, peak in flight "
+            f"max {self.max:.4f} s; load generator: {self.generated_by}, peak in flight "
             f"{generator.peak_in_flight}, CPU {generator.cpu:.0%}, send lag max "
             f"{generator.send_lag_max * 1e3:.1f} ms"
         )
+
+    @property
+    def generated_by(self) -> str:
+        """The plan and what generated it: this machine's processes, or N workers."""
+        if not self.generator.workers:
+            return self.plan.describe()
+        model = self.plan.describe().rpartition(", ")[0]
+        return f"{model}, on {self.generator.workers} workers (merged histograms)"
 
 
 def summarize(
@@ -416,6 +448,9 @@ def _generator(
         max_dropped_ratio=plan.max_dropped_ratio,
         host_busy=max((float(meta.get("host_busy", 0.0)) for meta in latest), default=0.0),
         host_steal=max((float(meta.get("host_steal", 0.0)) for meta in latest), default=0.0),
+        rate=plan.rate_per_second or 0.0,
+        window=window.end - window.start,
+        generators=plan.processes,
     )
 
 

@@ -136,6 +136,10 @@ class LoadRun:
         """The earliest process's t0 on this machine's monotonic clock."""
         return min(float(log.header["t0_monotonic"]) for log in self.wait_started().processes)
 
+    def started(self) -> tuple[float, float]:
+        """When the load began: the earliest t0 on the wall and the monotonic clock."""
+        return self.wait_started().started_at, self.t0_monotonic()
+
     def records(self) -> RunRecords:
         self.check()
         return read_run(self.files.records)

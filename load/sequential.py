@@ -29,12 +29,31 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from load.errors import LoadPlanError
 from load.gates import Gate, GateOutcome, Verdict, evaluate
+from load.plan import LoadPlan
 from load.result import LoadResult
-from load.runner import LoadRun
 from system.deadline import Deadline
+
+
+class Judged(Protocol):
+    """A run the looks can judge: one machine's (`load.runner.LoadRun`) or a master's and
+    its workers' (`load.merged.DistributedLoadRun`)."""
+
+    plan: LoadPlan
+
+    def started(self) -> tuple[float, float]: ...
+    def check(self) -> None: ...
+    def finished(self) -> bool: ...
+    def stop(self) -> None: ...
+    def wait(self) -> LoadResult: ...
+    def close(self) -> None: ...
+    def result(
+        self, *, since: float | None = None, until: float | None = None, now: float | None = None
+    ) -> LoadResult: ...
+
 
 DEFAULT_ALPHA = 0.05
 
@@ -116,7 +135,7 @@ def finished_deciding(outcomes: Sequence[GateOutcome]) -> bool:
 
 
 def judge_sequentially(
-    run: LoadRun,
+    run: Judged,
     gates: Sequence[Gate],
     looks: Looks,
     *,
@@ -129,8 +148,7 @@ def judge_sequentially(
             f"looks: the run lasts {run.plan.duration_seconds:g} s but the cap is "
             f"{looks.max_seconds:g} s; plan the run for the cap"
         )
-    records = run.wait_started()
-    t0_wall, t0_mono = records.started_at, run.t0_monotonic()
+    t0_wall, t0_mono = run.started()
     cuts, levels = looks.cuts(), looks.confidences(alpha)
     decision: Decision | None = None
     for index, (cut, level) in enumerate(zip(cuts, levels, strict=True), start=1):
@@ -148,7 +166,7 @@ def judge_sequentially(
     return decision
 
 
-def _wait_for(run: LoadRun, moment: float, sleep: Callable[[float], None]) -> None:
+def _wait_for(run: Judged, moment: float, sleep: Callable[[float], None]) -> None:
     """Until the monotonic `moment` (the look is due: not a timeout), or until the run has
     ended; `run.check()` raises if a child failed or the run's own deadline passed."""
     look = Deadline.until(moment)

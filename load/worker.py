@@ -52,7 +52,7 @@ from load.distributed import (
 from load.errors import LoadPlanError
 from load.histograms import IntervalRecorder
 from load.locust_user import Engine
-from load.pacing import NOT_SENT_ROUTE
+from load.pacing import IN_FLIGHT, NOT_SENT_ROUTE
 from load.plan import LoadPlan
 from load.records import SUCCESS, RecordWriter
 from system.deadline import NotYet, WaitTimeoutError, wait_until
@@ -70,6 +70,7 @@ class HistogramWriter(RecordWriter):
         super().__init__(io.StringIO())
         self.recorder = IntervalRecorder()
         self.dropped_by_reason: Counter[str] = Counter()
+        self.errors_by_kind: Counter[str] = Counter()
         self.max_lag = 0.0
         self.sent = 0
 
@@ -82,11 +83,15 @@ class HistogramWriter(RecordWriter):
         self.sent += 1
         self.max_lag = max(self.max_lag, sent - intended)
         self.recorder.record(int(intended), route, kind == SUCCESS, end - intended)
+        self.recorder.record_service(int(intended), route, end - sent)
+        if kind != SUCCESS:
+            self.errors_by_kind[kind] += 1
 
     def unfinished(self, index: int, intended: float, sent: float, end: float, route: str) -> None:
         self.sent += 1  # the target's: an error with its latency's lower bound (IN_FLIGHT)
         self.max_lag = max(self.max_lag, sent - intended)
         self.recorder.record(int(intended), route, False, end - intended)
+        self.errors_by_kind[IN_FLIGHT] += 1
 
     def dropped(self, index: int, intended: float, route: str, reason: str) -> None:
         self.dropped_by_reason[reason if route == NOT_SENT_ROUTE else f"{reason} ({route})"] += 1
@@ -224,6 +229,7 @@ class Worker:
             "dispatched": engine.next_index,
             "sent": writer.sent,
             "dropped": dict(writer.dropped_by_reason),
+            "errors": dict(writer.errors_by_kind),
             "cpu": progress["cpu"],
             "host_busy": progress["host_busy"],
             "lag_seconds": round(lag, 6),

@@ -209,6 +209,17 @@ class Buckets(_Strict):
     )
 
 
+class LoadGenerators(_Strict):
+    """Where the load is generated: this machine's processes, or a master and workers."""
+
+    workers: int | None = Field(
+        None, ge=1, le=64, description="a Locust master and this many workers (load.distributed)"
+    )
+    master_bind: str | None = Field(
+        None, description="HOST:PORT the master listens on (default: 127.0.0.1, a free port)"
+    )
+
+
 class Profile(_Strict):
     """A target profile: where the suites run, and what that environment allows."""
 
@@ -219,6 +230,7 @@ class Profile(_Strict):
     alerts: AlertsInduce = AlertsInduce()
     dr: DrArchive | None = None
     buckets: Buckets = Buckets()
+    load: LoadGenerators = LoadGenerators()
 
 
 def profile_problem(document: dict[str, Any]) -> str | None:
@@ -242,6 +254,8 @@ _EXPECTED = {
     "bool_type": "must be a bool, got {got!r}",
     "string_type": "must be a string, got {kind}",
     "greater_than": "must be a positive number, got {got!r}",
+    "greater_than_equal": "must be at least {ge}, got {got!r}",
+    "less_than_equal": "must be at most {le}, got {got!r}",
     "float_type": "must be a positive number, got {got!r}",
     "int_type": "must be a positive number, got {got!r}",
     "float_parsing": "must be a positive number, got {got!r}",
@@ -266,7 +280,8 @@ def _sentence(problem: Any) -> str:
     template = _EXPECTED.get(kind)
     if template is None:
         return f"key '{key}': {problem['msg']}"
-    return f"key '{key}' " + template.format(got=got, kind=type(got).__name__)
+    limits = problem.get("ctx", {})
+    return f"key '{key}' " + template.format(got=got, kind=type(got).__name__, **limits)
 
 
 def _known(location: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ message shows the server's view next to the client's.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Sequence
@@ -17,14 +18,15 @@ from pathlib import Path
 import pytest
 
 from fixtures.phases import phase
+from fixtures.profile import LoadSettings
 from fixtures.providers.base import HttpEndpoint
 from load.bounds import Bounded, row_values, scope_of
 from load.crosscheck import CrossCheck, ServerMetrics, crosscheck
 from load.errors import CrossCheckError
 from load.evidence import Evidence, write_evidence
+from load.generators import ON_THIS_MACHINE, start_judged
 from load.plan import LoadPlan
 from load.result import LoadResult
-from load.runner import start_load
 from load.sequential import Decision, Looks, judge_sequentially
 from plugins.criteria import Criteria
 from plugins.evidence import attach_file, attach_text
@@ -74,6 +76,7 @@ def run_gated(
     prometheus_url: str | None,
     criteria: Criteria | None = None,
     metrics: ServerMetrics | None = None,
+    generators: LoadSettings = ON_THIS_MACHINE,
 ) -> GatedRun:
     """Run `plan` until its `gates` decide; attach evidence; fail (one line per gate)
     unless every gate passed and the client agrees with the server (`metrics`).
@@ -86,7 +89,7 @@ def run_gated(
         where = workdir if attempt == 1 else workdir / f"again-{attempt}"
         with (
             phase(f"load: {plan.scenario}, judged after {looks.first_seconds:g} s and on"),
-            start_load(plan, where / "load") as run,
+            contextlib.closing(start_judged(plan, where / "load", generators)) as run,
         ):
             decision = judge_sequentially(run, [bounded.gate for bounded in gates], looks)
         problem = _spoiled(decision)
@@ -191,6 +194,7 @@ def _record(
             requests=result.requests if whole else result.route(gate.route or "").requests,
             max_s=result.max if whole else None,
             server_p95_s=None if server is None or not whole else server.server_p95,
+            load_generator=result.generated_by,
             **extra,
         )
 

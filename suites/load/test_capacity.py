@@ -45,7 +45,7 @@ def test_capacity_highest_rate_within_slo(
         traffic=load_target.traffic(spec.workload),
         allow_remote=harness_context.profile.allow_remote_load,
     )
-    capacity = find_capacity(search, tmp_path / "steps")
+    capacity = find_capacity(search, tmp_path / "steps", generators=harness_context.profile.load)
     table = "\n".join(step.row() for step in capacity.steps)
     attach_text("capacity steps", f"{table}\n{capacity.conclusion()}")
     plot = tmp_path / "capacity.png"

@@ -67,5 +67,12 @@ def run_workload(
     )
     url = None if prometheus is None else prometheus.url
     return run_gated(
-        plan, looks_of(workload), gates, workdir, url, criteria, server_metrics(description)
+        plan,
+        looks_of(workload),
+        gates,
+        workdir,
+        url,
+        criteria,
+        server_metrics(description),
+        generators=context.profile.load,
     )

@@ -1,9 +1,9 @@
 """A tiny stand-in for the reference target, for the load engine's own tests.
 
-    python -m tests.integration.load_stub PORT
+    python -m tests.integration.load_stub PORT [HOST]
 
-Serves the routes of design section 4 that the load scenarios use, on 127.0.0.1, with a
-per-request delay and an answer status set at run time:
+Serves the routes of design section 4 that the load scenarios use, on HOST (127.0.0.1 by
+default), with a per-request delay and an answer status set at run time:
 
 - POST /_control {"delay": seconds, "status": code, "report_factor": x, "error_share": p,
   "seed": n, "html": bool}: set them, and reset the counter; a 3xx `status` redirects
@@ -12,7 +12,8 @@ per-request delay and an answer status set at run time:
   requests (drawn from a seeded generator) with 500; `report_factor` scales what /metrics
   reports (1 = the truth), so a test can make the server's metrics disagree with what the
   client measures;
-- GET /_count: {"count": requests served since the last reset (control routes excluded)};
+- GET /_count: {"count": requests served since the last reset (control routes excluded),
+  "clients": {client address: its share of them}};
 - GET /metrics: `http_request_duration_seconds` and `intelgraph_query_latency_seconds`
   histograms (the delay stands in for the database query), as design section 4 names them.
 """
@@ -38,6 +39,7 @@ class Knobs:
     delay: float = 0.0
     status: int = 200
     count: int = 0
+    clients: dict[str, int] = field(default_factory=dict)
     report_factor: float = 1.0
     error_share: float = 0.0
     html: bool = False
@@ -77,6 +79,8 @@ def build_app() -> Starlette:
     async def serve(request: Request) -> Response:
         started = time.perf_counter()
         knobs.count += 1
+        client = request.client.host if request.client is not None else ""
+        knobs.clients[client] = knobs.clients.get(client, 0) + 1
         if knobs.delay > 0:
             await asyncio.sleep(knobs.delay)
         query.labels("neo4j", "stub").observe((time.perf_counter() - started) * knobs.report_factor)
@@ -110,10 +114,11 @@ def build_app() -> Starlette:
         knobs.html = bool(body.get("html", False))
         knobs.draws = random.Random(int(body.get("seed", 0)))  # noqa: S311 - test faults
         knobs.count = 0
+        knobs.clients = {}
         return JSONResponse({"ok": True})
 
     async def count(_: Request) -> JSONResponse:
-        return JSONResponse({"count": knobs.count})
+        return JSONResponse({"count": knobs.count, "clients": knobs.clients})
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -133,4 +138,5 @@ def build_app() -> Starlette:
 
 
 if __name__ == "__main__":
-    uvicorn.run(build_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    uvicorn.run(build_app(), host=host, port=int(sys.argv[1]), log_level="warning")

@@ -1,5 +1,6 @@
 """The load stub (`tests/integration/load_stub.py`) from a test: started in its own
-process group, its knobs set, its served requests counted."""
+process group (on loopback, or where the caller puts it: a network namespace), its knobs
+set, its served requests counted."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fixtures.lifecycle.ports import PortAllocator
 from fixtures.lifecycle.reaper import Reaper, kill_process_group
@@ -46,25 +48,42 @@ class Stub:
                 "html": html,
             }
         )
-        request = urllib.request.Request(  # noqa: S310 - loopback URL
+        request = urllib.request.Request(  # noqa: S310 - the stub's own URL
             f"{self.url}/_control", data=body.encode(), method="POST"
         )
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback URL
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - the stub's own URL
             pass
 
     def count(self) -> int:
+        return int(self._counts()["count"])
+
+    def clients(self) -> dict[str, int]:
+        """Requests served since the last reset, by the client's address."""
+        return {str(host): int(count) for host, count in self._counts()["clients"].items()}
+
+    def _counts(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/_count", timeout=5) as answer:  # noqa: S310
-            return int(json.load(answer)["count"])
+            return dict(json.load(answer))
 
 
 @contextlib.contextmanager
-def running_stub(workdir: Path, reaper: Reaper | None = None) -> Iterator[Stub]:
-    """The stub on a free loopback port, answering; killed (its process group) on exit."""
+def running_stub(
+    workdir: Path,
+    reaper: Reaper | None = None,
+    *,
+    host: str = "127.0.0.1",
+    wrap: Callable[[list[str]], list[str]] | None = None,
+) -> Iterator[Stub]:
+    """The stub on a free port of `host` (loopback by default), answering; killed (its
+    process group) on exit. `wrap(argv)` returns the command that runs `argv` where the
+    stub is to run (e.g. `chaos.netns.Namespace.exec_argv`, `host` the namespace's address);
+    this process must reach `host`."""
     port = PortAllocator().reserve()
     log = workdir / "stub.log"
+    argv = [sys.executable, "-m", "tests.integration.load_stub", str(port), host]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.load_stub", str(port)],
+            argv if wrap is None else wrap(argv),
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -73,7 +92,7 @@ def running_stub(workdir: Path, reaper: Reaper | None = None) -> Iterator[Stub]:
     if reaper is not None:
         reaper.track_process_group(process.pid)
     try:
-        stub = Stub(f"http://127.0.0.1:{port}")
+        stub = Stub(f"http://{host}:{port}")
 
         def answering() -> bool:
             if process.poll() is not None:

@@ -7,10 +7,8 @@ import random
 
 import pytest
 
-from load import evidence
 from load.histograms import (
     FAILURE,
-    SIGNIFICANT_DIGITS,
     SUCCESS,
     IntervalRecorder,
     MergedHistograms,
@@ -26,10 +24,6 @@ from load.result import to_us
 def samples(seed: int, count: int) -> list[float]:
     draws = random.Random(seed)  # noqa: S311 - test data
     return [draws.lognormvariate(-4.0, 1.0) for _ in range(count)]
-
-
-def test_the_precision_is_the_evidence_logs_so_histograms_merge_exactly() -> None:
-    assert SIGNIFICANT_DIGITS == evidence.SIGNIFICANT_DIGITS
 
 
 def test_encode_then_decode_gives_the_same_histogram() -> None:

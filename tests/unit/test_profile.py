@@ -72,6 +72,13 @@ def test_remote_load_is_off_unless_the_profile_opts_in(tmp_path: Path) -> None:
     assert opted_in.allow_remote_load
 
 
+def test_load_runs_on_this_machine_unless_the_profile_names_workers(tmp_path: Path) -> None:
+    assert load_profile(write(tmp_path, "[target]\nname = 'x'\n")).load.workers is None
+    text = "[target]\nname = 'x'\n[load]\nworkers = 2\nmaster_bind = '0.0.0.0:5557'\n"
+    spread = load_profile(write(tmp_path, text)).load
+    assert (spread.workers, spread.master_bind) == (2, "0.0.0.0:5557")
+
+
 @pytest.mark.usefixtures("secrets")
 def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, STAGING))
@@ -108,6 +115,18 @@ def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> Non
         ),
         ("[target]\nname = 'x'\n[services.redis]\nurl = 6379", "must be a string, got int"),
         ("services = 3\n[target]\nname = 'x'", "key 'services' must be a table"),
+        ("[target]\nname = 'x'\n[load]\nworkers = 0", "key 'load.workers' must be"),
+        ("[target]\nname = 'x'\n[load]\nworkers = 65", "key 'load.workers' must be"),
+        ("[target]\nname = 'x'\n[load]\nworkers = '2'", "key 'load.workers' must be"),
+        ("[target]\nname = 'x'\n[load]\nworker = 2", "key 'load.worker' is unknown"),
+        (
+            "[target]\nname = 'x'\n[load]\nworkers = 2\nmaster_bind = '5557'",
+            "key 'load.master_bind' must be HOST:PORT, got '5557'",
+        ),
+        (
+            "[target]\nname = 'x'\n[load]\nmaster_bind = '127.0.0.1:5557'",
+            "key 'load.master_bind' needs load.workers",
+        ),
     ],
 )
 def test_malformed_profiles_name_file_key_and_expectation(

@@ -117,8 +117,15 @@ def load_user_classes(plan: LoadPlan) -> list[type[User]]:
 
 def new_environment(plan: LoadPlan, engine: Engine) -> Environment:
     """An Environment with the plan's users and the engine listening to their requests."""
+    return equip(Environment(user_classes=[], host=plan.base_url), plan, engine)
+
+
+def equip(environment: Environment, plan: LoadPlan, engine: Engine) -> Environment:
+    """Give `environment` the plan's users and the engine listening to their requests: at
+    once here, when the master's plan arrives in a worker (`load.worker`)."""
     random.seed(f"{plan.seed}:{engine.process}")  # Locust picks weighted tasks with `random`
-    environment = Environment(user_classes=list(load_user_classes(plan)), host=plan.base_url)
+    environment.user_classes = list(load_user_classes(plan))
+    environment.host = plan.base_url
     attach(environment, engine)
     environment.events.request.add_listener(_listener(engine))  # type: ignore[no-untyped-call]
     return environment

@@ -6,13 +6,14 @@
         result = run.wait()
 
     python -m load.distributed PLAN_JSON RESULT_JSON --workers N --bind 127.0.0.1:PORT
-    python -m load.worker PLAN_JSON --master 127.0.0.1:PORT --name w0      # N times, anywhere
+    python -m load.worker --master 127.0.0.1:PORT --name w0      # N times, anywhere: the
+                                                                   # master sends the plan
 
 Coordination is Locust's: a `MasterRunner` and N `WorkerRunner`s (ZeroMQ), its users
 dispatched by the master, its heartbeats, and its custom messages for what the harness adds:
 
     worker -> master  harness_hello   {name, host, pid}                  on connecting
-    master -> worker  harness_assign  {index, workers}                   its share (below)
+    master -> worker  harness_assign  {index, workers, plan}             the plan, its share
     worker -> master  harness_ready   {name, vus}                        its VUs have joined
     master -> all     harness_go                                         start together
     worker -> master  harness_report  {name, intervals, generator, done} every second, and last
@@ -449,7 +450,7 @@ class DistributedRun:
             )
             for index in range(self.start_workers):
                 name = DEFAULT_WORKER_NAME.format(index=index)
-                argv = ["load.worker", str(plan_path), "--master", address, "--name", name]
+                argv = ["load.worker", "--master", address, "--name", name]  # plan: the master's
                 self.worker_processes[name] = self._spawn(
                     name, [*argv, "--watch-stdin"], self.workdir / f"worker-{name}.log"
                 )
@@ -541,20 +542,10 @@ def start_distributed(plan: LoadPlan, workdir: Path, **options: Any) -> Distribu
     return DistributedRun(plan, workdir, **options).start()
 
 
-def run_distributed(
-    plan: LoadPlan,
-    workdir: Path,
-    *,
-    workers: int = 2,
-    reaper: Reaper | None = None,
-    wrap: Callable[[str, list[str]], list[str]] | None = None,
-    master_host: str = "127.0.0.1",
-) -> DistributedResult:
-    """Run `plan` on a master and `workers` workers on this machine (`DistributedRun`'s
-    `wrap` and `master_host` place them); the merged result."""
-    with start_distributed(
-        plan, workdir, workers=workers, reaper=reaper, wrap=wrap, master_host=master_host
-    ) as run:
+def run_distributed(plan: LoadPlan, workdir: Path, **options: Any) -> DistributedResult:
+    """Run `plan` on a master and workers (`DistributedRun`'s options: `workers`, `wrap`
+    and `master_host` place them, `start_workers` says how many it starts); the result."""
+    with start_distributed(plan, workdir, **options) as run:
         return run.wait()
 
 
@@ -720,12 +711,21 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
     for index, state in enumerate(joined):
         state.index = index
         runner.send_message(
-            "harness_assign", {"index": index, "workers": expected}, client_id=state.node_id
+            "harness_assign",
+            {"index": index, "workers": expected, "plan": plan.to_json()},
+            client_id=state.node_id,
         )
     # 2. Locust dispatches the VUs; every worker's VUs join
     runner.start(plan.vus, spawn_rate=float(plan.vus))
-    if not wait(lambda: all(state.ready for state in joined), READY_SECONDS + plan.ramp_seconds):
+
+    def ready_or_lost() -> bool:
         check_lost()
+        return all(s.ready for s in joined) or any(s.lost is not None for s in joined)
+
+    wait(ready_or_lost, READY_SECONDS + plan.ramp_seconds)
+    if any(state.lost is not None for state in joined):  # failed or refused the plan: named
+        return finish()
+    if not all(state.ready for state in joined):
         late = ", ".join(state.name for state in joined if not state.ready)
         return finish(f"worker(s) {late} did not get their VUs ready within the start wait")
     # 3. go together; the run until every worker's last report, or a loss

@@ -2,7 +2,8 @@
 
     [load]                      # absent: this machine's load processes (load.runner)
     workers = 2                 # a Locust master and 2 workers (load.distributed)
-    master_bind = "127.0.0.1:5557"   # where the master listens (default: a free port)
+    master_bind = "0.0.0.0:5557"     # where the master listens (default: 127.0.0.1, free port)
+    start_workers = false       # the workers run elsewhere (default: the harness starts them)
 
 Either way the run has one face (`load.sequential.Judged`): the gates, the sequential
 looks, the capacity search and the evidence read the same `LoadResult`, from one record
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from fixtures.lifecycle.reaper import Reaper
 from fixtures.profile import LoadSettings
-from load.distributed import parse_address
+from load.distributed import JOIN_SECONDS, parse_address
 from load.merged import start_merged
 from load.plan import LoadPlan
 from load.result import LoadResult
@@ -23,13 +24,9 @@ from load.runner import start_load
 from load.sequential import Judged
 
 ON_THIS_MACHINE = LoadSettings()
-
-
-def describe(settings: LoadSettings) -> str:
-    if settings.workers is None:
-        return "this machine's load processes"
-    where = settings.master_bind or "127.0.0.1 (a free port)"
-    return f"a Locust master on {where} and {settings.workers} workers"
+# How long a master waits for workers started elsewhere (`[load] start_workers = false`):
+# workers already serving (`--runs 0`) join within a second; new pods take longer.
+ELSEWHERE_JOIN_SECONDS = 120.0
 
 
 def start_judged(
@@ -46,7 +43,14 @@ def start_judged(
     if settings.master_bind is not None:
         host, port = parse_address(settings.master_bind)
     return start_merged(
-        plan, workdir, workers=settings.workers, master_host=host, port=port, reaper=reaper
+        plan,
+        workdir,
+        workers=settings.workers,
+        master_host=host,
+        port=port,
+        reaper=reaper,
+        start_workers=settings.workers if settings.start_workers else 0,
+        join_seconds=JOIN_SECONDS if settings.start_workers else ELSEWHERE_JOIN_SECONDS,
     )
 
 

@@ -101,6 +101,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"reliability backend: {context.backend.backend.value} ({context.backend.reason})",
         f"reliability images (containers): {context.images.value} "
         f"({IMAGES_MEANING[context.images]})",
+        f"reliability load generator: {context.profile.load.describe()}",
     ]
 
 

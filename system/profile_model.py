@@ -218,6 +218,9 @@ class LoadGenerators(_Strict):
     master_bind: str | None = Field(
         None, description="HOST:PORT the master listens on (default: 127.0.0.1, a free port)"
     )
+    start_workers: bool = Field(
+        True, description="the harness starts the workers here; false: they join from elsewhere"
+    )
 
 
 class Profile(_Strict):

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from chaos import netns
-from fixtures.lifecycle.reaper import Reaper
+from fixtures.lifecycle.ports import PortAllocator
+from fixtures.lifecycle.reaper import Reaper, kill_process_group
 from load.distributed import (
     DistributedResult,
     DistributedRun,
@@ -209,7 +210,49 @@ def test_a_worker_killed_mid_run_makes_the_run_invalid_naming_it(
     assert killed["lost"] is not None
 
 
-def test_a_worker_refuses_a_target_off_this_machine_and_sends_nothing(tmp_path: Path) -> None:
+def test_a_worker_started_elsewhere_serves_one_master_after_another_with_their_plans(
+    stub: Stub, tmp_path: Path, reaper: Reaper
+) -> None:
+    """`[load] start_workers = false`: the harness starts only the master; a worker started
+    apart with nothing but the master's address (`--runs 2`, as a pod would run) takes each
+    run's plan from its master, and the second master at the same address gets it too."""
+    stub.set(delay=0.005)
+    port = PortAllocator().reserve()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "load.worker", "--master", f"127.0.0.1:{port}", "--name", "pod-0",
+         "--runs", "2"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    reaper.track_process_group(worker.pid)
+    try:
+        results = [
+            run_distributed(
+                plan(stub, duration_seconds=2.0, rate_per_second=rate),
+                tmp_path / f"run-{rate:g}",
+                workers=1,
+                reaper=reaper,
+                port=port,
+                start_workers=0,
+            )
+            for rate in (20.0, 40.0)
+        ]
+        code = worker.wait(timeout=30)
+    finally:
+        kill_process_group(worker.pid)
+        reaper.untrack_process_group(worker.pid)
+    assert [result.valid for result in results] == [True, True], [
+        result.describe() for result in results
+    ]
+    assert [result.workers[0]["name"] for result in results] == ["pod-0", "pod-0"]
+    assert [result.requests + result.dropped for result in results] == [40, 80]
+    assert code == 0, "it served its two runs and ended"
+
+
+def test_a_worker_refuses_a_target_off_this_machine_and_sends_nothing(
+    tmp_path: Path, reaper: Reaper
+) -> None:
+    """On its command line, or in the plan a master sends it: the run is then invalid,
+    naming the worker and why (nothing is counted against the target)."""
     remote = LoadPlan(
         scenario="graph_query",
         base_url="http://203.0.113.9:8000",
@@ -218,6 +261,12 @@ def test_a_worker_refuses_a_target_off_this_machine_and_sends_nothing(tmp_path: 
         allow_remote=True,
         traffic=traffic("graph_query"),
     )
+    sent = run_distributed(remote, tmp_path / "sent", workers=1, reaper=reaper)
+    assert not sent.valid
+    assert sent.reason is not None
+    assert "worker w0 lost mid-run: failed: target http://203.0.113.9:8000" in sent.reason
+    assert "--allow-remote" in sent.reason
+    assert sent.requests == 0
     path = tmp_path / "plan.json"
     path.write_text(remote.to_json())
     done = subprocess.run(

@@ -233,11 +233,12 @@ def test_a_run_in_the_background_can_be_cut_by_window_and_stopped_early(
 
 
 def test_a_sequential_gate_decides_by_extending_the_run(stub: Stub, tmp_path: Path) -> None:
-    # A true error rate of 0.2 % against a 1 % bound: 250 requests cannot show it (0
-    # errors of 250 at 99 % is up to 2 %); the run goes on until they can.
+    # A true error rate of 0.2 % against a 1 % bound: 500 requests cannot show it (0
+    # errors of 500 at 99 % is up to 1.1 %); the run goes on until they can (with the
+    # stub's seeded errors, 2,000 requests: the fourth look).
     stub.set(error_share=0.002)
     looks = Looks(first_seconds=5, step_seconds=5, max_seconds=60, settle_seconds=1.0)
-    plan = reference_plan("entity_query", stub.url, duration_seconds=60, rate_per_second=50.0)
+    plan = reference_plan("entity_query", stub.url, duration_seconds=60, rate_per_second=100.0)
     for attempt in range(HELD_ATTEMPTS):  # again if the host stalled the generator
         with start_load(plan, tmp_path / f"below-{attempt}") as load:
             decision = judge_sequentially(load, [Gate("error_rate", 0.01, "entity_query")], looks)

@@ -101,7 +101,8 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 def drill(rehearsal: Rehearsal, *arguments: str) -> subprocess.CompletedProcess[str]:
     suites = ("--suite", "alerts", "--suite", "chaos", "--suite", "dr")
     return subprocess.run(
-        [sys.executable, "-m", "drill", "--quick", *suites, *arguments],
+        # --no-report: the Allure HTML (two JVMs) is test_allure_report_in_a_browser.py's
+        [sys.executable, "-m", "drill", "--quick", "--no-report", *suites, *arguments],
         cwd=ROOT,
         env=rehearsal.environment(),
         capture_output=True,

@@ -76,7 +76,8 @@ def test_load_runs_on_this_machine_unless_the_profile_names_workers(tmp_path: Pa
     assert load_profile(write(tmp_path, "[target]\nname = 'x'\n")).load.workers is None
     text = "[target]\nname = 'x'\n[load]\nworkers = 2\nmaster_bind = '0.0.0.0:5557'\n"
     spread = load_profile(write(tmp_path, text)).load
-    assert (spread.workers, spread.master_bind) == (2, "0.0.0.0:5557")
+    assert (spread.workers, spread.master_bind, spread.start_workers) == (2, "0.0.0.0:5557", True)
+    assert spread.describe() == "a Locust master on 0.0.0.0:5557 and 2 workers started here"
 
 
 @pytest.mark.usefixtures("secrets")
@@ -126,6 +127,10 @@ def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> Non
         (
             "[target]\nname = 'x'\n[load]\nmaster_bind = '127.0.0.1:5557'",
             "key 'load.master_bind' needs load.workers",
+        ),
+        (
+            "[target]\nname = 'x'\n[load]\nworkers = 2\nstart_workers = false",
+            "key 'load.start_workers' = false needs load.master_bind",
         ),
     ],
 )

@@ -19,9 +19,10 @@ intended send time: at a rate both sustain these coincide.
 With `--workers N` it measures instead how the distributed open model scales (issue 25):
 the highest rate the generator holds within its drop limit on N workers
 (`load.distributed`, one master, N `load.worker` processes on this machine) and on one,
-against a target that is not the bottleneck (an asyncio server that answers after a fixed
-sleep without computing), printed as `scaling N workers / 1 worker: R` with each worker's
-CPU at that rate. Aim: R >= 1.5 with 2 workers on 2 cores.
+against a target that is not the bottleneck (an asyncio protocol that answers after a
+fixed timer without computing), printed as `scaling N workers / 1 worker: R` with each
+worker's CPU and the target's at that rate. Aim: R >= 1.5 with 2 workers on 2 cores
+(measured: 1.67, docs/benchmarks.md).
 
     .venv/bin/python -m bench.loadgen --workers 2 [--seconds 5] [--sleep-ms 50]
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -228,21 +230,41 @@ SCALING_STEPS = 10  # doublings, then halvings of the interval: bounded whatever
 BISECTIONS = 3
 
 
+class SleepAnswer(asyncio.Protocol):
+    """HTTP/1.1 keep-alive: each request head answered `{}` after the delay, by a timer.
+
+    A protocol with one timer per request, not a coroutine and a stream reader: the target
+    must cost as little CPU as possible, so that on this machine the generator, not the
+    target, runs out first (the point of the scaling measurement)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        *heads, self.buffer = self.buffer.split(b"\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        for _ in heads:  # GET requests: no body
+            loop.call_later(self.delay, self._answer)
+
+    def _answer(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(SLEEP_ANSWER)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
 async def serve_sleep(port: int, delay: float) -> None:
     """An HTTP/1.1 keep-alive server on 127.0.0.1 that answers `{}` after `delay`."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                await asyncio.sleep(delay)
-                writer.write(SLEEP_ANSWER)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", port, backlog=4096)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SleepAnswer(delay), "127.0.0.1", port, backlog=4096)
     async with server:
         await server.serve_forever()
 
@@ -258,20 +280,29 @@ def sleep_plan(url: str, rate: float, seconds: float, delay: float) -> LoadPlan:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def highest_held_rate(
-    url: str, workers: int, seconds: float, delay: float, workdir: Path
-) -> tuple[float, DistributedResult | None]:
-    """The highest rate (and its run) at which `workers` workers drop within the limit."""
-    held: tuple[float, DistributedResult | None] = (0.0, None)
+    url: str, workers: int, seconds: float, delay: float, workdir: Path, *, target_pid: int
+) -> tuple[float, DistributedResult | None, float]:
+    """The highest rate (its run, and the target's CPU share during it) at which `workers`
+    workers drop within the limit."""
+    held: tuple[float, DistributedResult | None, float] = (0.0, None, 0.0)
     failed: float | None = None
     rate, bisections = SCALING_START_RATE, 0
     for step in range(SCALING_STEPS + BISECTIONS):
         plan = sleep_plan(url, rate, seconds, delay)
+        before, started = cpu_seconds(target_pid), time.monotonic()
         result = run_distributed(plan, workdir / f"{workers}-{step}", workers=workers)
+        target_cpu = (cpu_seconds(target_pid) - before) / (time.monotonic() - started)
         verdict = "held" if result.valid else f"not held ({result.reason})"
         Console(stderr=True).print(f"{workers} worker(s) at {rate:.0f}/s: {verdict}")
         if result.valid:
-            held = (rate, result)
+            held = (rate, result, target_cpu)
         else:
             failed = rate
         if failed is None:
@@ -300,16 +331,24 @@ def scaling(workers: int, seconds: float, delay: float) -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        one, one_run = highest_held_rate(url, 1, seconds, delay, workdir)
-        many, many_run = highest_held_rate(url, workers, seconds, delay, workdir)
+        one, one_run, one_target = highest_held_rate(
+            url, 1, seconds, delay, workdir, target_pid=target.pid
+        )
+        many, many_run, many_target = highest_held_rate(
+            url, workers, seconds, delay, workdir, target_pid=target.pid
+        )
     finally:
         kill_process_group(target.pid)
         target.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
-    for rate, run in ((one, one_run), (many, many_run)):
+    for rate, run, target_cpu in ((one, one_run, one_target), (many, many_run, many_target)):
         if run is not None:
             cpus = ", ".join(f"{w['name']} {w['cpu']:.0%}" for w in run.workers)
-            print(f"{len(run.workers)} worker(s): held {rate:.0f}/s; CPU per worker: {cpus}")
+            print(
+                f"{len(run.workers)} worker(s): held {rate:.0f}/s; CPU per worker: {cpus}; "
+                f"the target's CPU {target_cpu:.0%} (this machine: {os.cpu_count()} cores, "
+                "shared by the target, the master and the workers)"
+            )
     ratio = many / one if one else float("nan")
     print(f"scaling {workers} workers / 1 worker: {ratio:.2f}")
 

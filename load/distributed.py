@@ -53,7 +53,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -597,6 +597,7 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
     aborted: list[str] = []
     stop_requested: list[float] = []
     timing: dict[str, float] = {}
+    roster: list[WorkerState] = []  # the N workers assigned a share, in index order
 
     def state_of(msg: Any) -> WorkerState | None:
         return states.get(msg.node_id)
@@ -675,9 +676,13 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
         return bool(condition())
 
     def write(path: Path, problem: str | None, *, finished: bool) -> dict[str, Any]:
-        workers = sorted(states.values(), key=lambda state: (state.index, state.name))
+        # once assigned, the run is its N workers': an extra one never counts
+        workers = roster or sorted(states.values(), key=lambda state: state.name)
         data = result_json(
             plan, expected, workers, merged, per_worker, problem, timing, finished=finished
+        )
+        data["extra_workers"] = sorted(
+            s.name for s in states.values() if roster and s not in roster
         )
         data["written_at"] = time.time()
         partial = path.with_suffix(".partial")
@@ -689,6 +694,15 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
         while True:
             write(progress_path(result), _first(aborted), finished=False)
             gevent.sleep(REPORT_SECONDS)
+
+    def leave(extras: Iterable[WorkerState]) -> None:
+        """More workers than the plan's N: told to leave before Locust dispatches the VUs
+        (it would give them some); one that joins later gets none (no rebalancing)."""
+        told = {state.node_id: state.name for state in extras}
+        for node, name in told.items():
+            journal.info("worker %s: %d workers joined already; told to leave", name, expected)
+            runner.send_message("harness_finish", {}, client_id=node)
+        wait(lambda: not told.keys() & {client.id for client in runner.clients.all}, 5.0)
 
     def finish(problem: str | None = None) -> int:
         data = write(result, problem or _first(aborted), finished=True)
@@ -708,6 +722,8 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
             f"within {args.join_seconds:g} s ({', '.join(s.name for s in connected()) or 'none'})"
         )
     joined = sorted(connected(), key=lambda state: state.name)[:expected]
+    roster.extend(joined)
+    leave(state for state in connected() if state not in joined)
     for index, state in enumerate(joined):
         state.index = index
         runner.send_message(

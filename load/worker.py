@@ -162,6 +162,11 @@ class Worker:
     def plan(self) -> LoadPlan:
         return self.engine.plan
 
+    @property
+    def had_share(self) -> bool:
+        """A master assigned this worker a share (not: told it to leave, or ended first)."""
+        return self._engine is not None
+
     def send(self, kind: str, data: dict[str, Any]) -> None:
         self.runner.send_message(kind, data)
 
@@ -357,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gevent.spawn(_watch_stdin, stdin_closed)
     served = 0
     while (args.runs == 0 or served < args.runs) and not stdin_closed.is_set():
-        code = _serve_one(args, plan, master, stdin_closed)
+        code = _serve_one(args, plan, master, stdin_closed, first=served == 0)
         if code != EXIT_OK:
             return code
         served += 1
@@ -369,17 +374,21 @@ def _serve_one(
     plan: LoadPlan | None,
     master: tuple[str, int],
     stdin_closed: Event,
+    *,
+    first: bool,
 ) -> int:
-    """One run for the next master at `master`, connecting again while none answers
-    until `--wait-seconds`."""
+    """One run for the next master at `master`, connecting again while none answers, or
+    one ends without giving it a share (more workers than it needs), until `--wait-seconds`."""
     waiting = Deadline(args.wait_seconds)
     while True:
+        if not first:  # the last master (or this one, ending) quits before we connect again
+            gevent.sleep(BETWEEN_RUNS_SECONDS)
+        first = False
         worker = Worker(args.name, master, plan=plan, allow_remote=args.allow_remote)
         watcher = gevent.spawn(_finish_on, stdin_closed, worker)
         try:
             worker.run(assign_seconds=max(0.1, waiting.remaining()))
             worker.finish.wait(timeout=FINISH_SECONDS)
-            gevent.sleep(BETWEEN_RUNS_SECONDS)
         except NoMasterError as error:
             if waiting.expired or stdin_closed.is_set():
                 journal.error("%s", error)
@@ -396,7 +405,9 @@ def _serve_one(
             gevent.sleep(0.2)
             return EXIT_FAILED
         else:
-            return EXIT_OK
+            if worker.had_share or stdin_closed.is_set():
+                return EXIT_OK
+            journal.info("the master ended before giving this worker a share: connecting again")
         finally:
             watcher.kill()
             worker.runner.quit()

@@ -59,7 +59,9 @@ from plugins.settings import HarnessContext
 from system.deadline import Deadline, wait_until
 from system.sampling import Sampler
 
-QUIET_PERIODS = 1.5  # no false alarm: half as long again as the longest path to firing
+# No false alarm: healthy results for as long as the longest path to firing (scrape +
+# evaluation + for + group_wait + its margin): a rule that fires on them fires by then.
+QUIET_PERIODS = 1.0
 
 
 def _profile_stack(

@@ -210,20 +210,28 @@ def test_a_worker_killed_mid_run_makes_the_run_invalid_naming_it(
     assert killed["lost"] is not None
 
 
-def test_a_worker_started_elsewhere_serves_one_master_after_another_with_their_plans(
+def test_workers_started_elsewhere_serve_one_master_after_another_with_their_plans(
     stub: Stub, tmp_path: Path, reaper: Reaper
 ) -> None:
-    """`[load] start_workers = false`: the harness starts only the master; a worker started
-    apart with nothing but the master's address (`--runs 2`, as a pod would run) takes each
-    run's plan from its master, and the second master at the same address gets it too."""
+    """`[load] start_workers = false`: the harness starts only the master; workers started
+    apart with nothing but the master's address (`--runs 0`, as pods run) take each run's
+    plan from its master, one master after another at the same address. Two of them for
+    runs of one worker: the one not needed gets no VUs, so the run holds its plan."""
     stub.set(delay=0.005)
     port = PortAllocator().reserve()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "load.worker", "--master", f"127.0.0.1:{port}", "--name", "pod-0",
-         "--runs", "2"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    reaper.track_process_group(worker.pid)
+    master = f"127.0.0.1:{port}"
+    pods = [
+        subprocess.Popen(
+            [sys.executable, "-m", "load.worker", "--master", master, "--name", name, "--runs=0"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for name in ("pod-0", "pod-1")
+    ]
+    for pod in pods:
+        reaper.track_process_group(pod.pid)
     try:
         results = [
             run_distributed(
@@ -236,16 +244,20 @@ def test_a_worker_started_elsewhere_serves_one_master_after_another_with_their_p
             )
             for rate in (20.0, 40.0)
         ]
-        code = worker.wait(timeout=30)
+        serving = [pod.poll() is None for pod in pods]
     finally:
-        kill_process_group(worker.pid)
-        reaper.untrack_process_group(worker.pid)
+        for pod in pods:
+            kill_process_group(pod.pid)
+            reaper.untrack_process_group(pod.pid)
     assert [result.valid for result in results] == [True, True], [
         result.describe() for result in results
     ]
-    assert [result.workers[0]["name"] for result in results] == ["pod-0", "pod-0"]
-    assert [result.requests + result.dropped for result in results] == [40, 80]
-    assert code == 0, "it served its two runs and ended"
+    for result, planned in zip(results, (40, 80), strict=True):
+        (worker,) = result.workers
+        assert worker["name"] in {"pod-0", "pod-1"}
+        assert result.requests + result.dropped == planned, "the plan of its own master"
+        assert set(result.data["extra_workers"]) <= {"pod-0", "pod-1"} - {worker["name"]}
+    assert serving == [True, True], "they wait for the next master"
 
 
 def test_a_worker_refuses_a_target_off_this_machine_and_sends_nothing(

@@ -56,10 +56,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from fixtures.lifecycle.closing import Closing
 from fixtures.lifecycle.ports import PortAllocator
 from fixtures.lifecycle.reaper import Reaper, kill_process_group
 from load.errors import LoadPlanError, LoadRunError
@@ -380,7 +380,7 @@ def deadline_for(plan: LoadPlan, join_seconds: float = JOIN_SECONDS) -> float:
     )
 
 
-class DistributedRun:
+class DistributedRun(Closing):
     """A master and `workers` workers, each in its own process group with a stdin pipe
     (closing it ends it); `close` kills every group; the reaper, when given, kills them if
     this process dies first.
@@ -525,17 +525,6 @@ class DistributedRun:
             if self.reaper is not None:
                 self.reaper.untrack_process_group(child.pid)
 
-    def __enter__(self) -> DistributedRun:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def start_distributed(plan: LoadPlan, workdir: Path, **options: Any) -> DistributedRun:
     """Start master and workers in the background; use the run as a context manager."""
@@ -605,6 +594,9 @@ def _master(  # noqa: PLR0915 - one sequence of phases, read top to bottom
     def on_hello(msg: Any, **_: Any) -> None:
         data = msg.data or {}
         name = str(data.get("name") or msg.node_id)
+        for node, state in list(states.items()):  # a worker connecting again after leaving
+            if state.name == name and state not in roster and runner.clients.get(node) is None:
+                del states[node]
         if any(state.name == name for state in states.values()):
             name = f"{name}@{msg.node_id}"
         states[msg.node_id] = WorkerState(

@@ -27,9 +27,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from fixtures.lifecycle.closing import Closing
 from load.distributed import (
     EXIT_OK,
     REPORT_SECONDS,
@@ -187,7 +187,7 @@ def _unfinished(workers: Iterable[Mapping[str, Any]]) -> int:
     return sum(int(worker.get("unfinished", 0)) for worker in workers)
 
 
-class DistributedLoadRun:
+class DistributedLoadRun(Closing):
     """A master and its workers with `load.runner.LoadRun`'s face (`load.sequential.Judged`):
     started, looked at during the run, stopped early, waited for."""
 
@@ -290,17 +290,6 @@ class DistributedLoadRun:
 
     def _progress(self) -> DistributedResult:
         return DistributedResult.read(progress_path(self.run.result_path))
-
-    def __enter__(self) -> DistributedLoadRun:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def start_merged(plan: LoadPlan, workdir: Path, **options: Any) -> DistributedLoadRun:

@@ -25,8 +25,8 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from types import TracebackType
 
+from fixtures.lifecycle.closing import Closing
 from fixtures.lifecycle.reaper import Reaper, kill_process_group
 from load.errors import LoadRunError
 from load.plan import LoadPlan
@@ -48,7 +48,7 @@ def deadline_for(plan: LoadPlan) -> float:
     )
 
 
-class LoadRun:
+class LoadRun(Closing):
     """The load processes of one plan, and their records as they are written."""
 
     def __init__(
@@ -193,17 +193,6 @@ class LoadRun:
             f"load child {index} for scenario {self.plan.scenario!r} {what} with exit code "
             f"{code}; {log} ends with: {log_tail(log, 5)}"
         )
-
-    def __enter__(self) -> LoadRun:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def start_load(

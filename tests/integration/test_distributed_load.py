@@ -233,17 +233,20 @@ def test_workers_started_elsewhere_serve_one_master_after_another_with_their_pla
     for pod in pods:
         reaper.track_process_group(pod.pid)
     try:
-        results = [
-            run_distributed(
-                plan(stub, duration_seconds=2.0, rate_per_second=rate),
-                tmp_path / f"run-{rate:g}",
-                workers=1,
-                reaper=reaper,
-                port=port,
-                start_workers=0,
-            )
-            for rate in (20.0, 40.0)
-        ]
+        results = []
+        for rate in (20.0, 40.0):
+            for attempt in range(ATTEMPTS):  # again if this machine made the worker drop some
+                result = run_distributed(
+                    plan(stub, duration_seconds=2.0, rate_per_second=rate),
+                    tmp_path / f"run-{rate:g}-{attempt}",
+                    workers=1,
+                    reaper=reaper,
+                    port=port,
+                    start_workers=0,
+                )
+                if result.valid:
+                    break
+            results.append(result)
         serving = [pod.poll() is None for pod in pods]
     finally:
         for pod in pods:
@@ -256,7 +259,8 @@ def test_workers_started_elsewhere_serve_one_master_after_another_with_their_pla
         (worker,) = result.workers
         assert worker["name"] in {"pod-0", "pod-1"}
         assert result.requests + result.dropped == planned, "the plan of its own master"
-        assert set(result.data["extra_workers"]) <= {"pod-0", "pod-1"} - {worker["name"]}
+        extras = {name.split("@")[0] for name in result.data["extra_workers"]}
+        assert extras <= {"pod-0", "pod-1"} - {worker["name"]}
     assert serving == [True, True], "they wait for the next master"
 
 

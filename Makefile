@@ -13,8 +13,10 @@ drill: export BOOTSTRAP_SLOTH = 1
 drill: bootstrap
 	$(PYTHON) -m drill
 
-# Everything but the long `drill` tests: the unit tests and the `parallel` ones (bad input
-# through subprocesses: nothing timed, nothing started) on two pytest-xdist workers; then the
+# Everything but the long `drill` tests: the unit tests, the `parallel` ones (bad input
+# through subprocesses: nothing timed, nothing started) and the `quiet` ones (waiting on a
+# Prometheus, an Alertmanager or a Pushgateway of their own) on three pytest-xdist workers,
+# work-stealing (a quiet test waits, a unit test uses the core it leaves); then the other
 # integration tests in one process (they time the engines and count the machine's processes
 # and namespaces); then the suites on two workers (measurements take exclusive turns,
 # plugins/turns.py). All run, and the target fails if any failed.
@@ -22,8 +24,8 @@ drill: bootstrap
 # RELIABILITY_IMAGES=official make test pulls the pinned ones instead.
 test: bootstrap lint
 	status=0; \
-	$(PYTHON) -m pytest tests/unit tests/integration -m "not drill and (parallel or not integration)" -n 2 --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/unit.xml || status=1; \
-	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill and integration and not parallel" --alluredir=reports/allure-results --junitxml=reports/junit/test.xml --durations=25 || status=1; \
+	$(PYTHON) -m pytest tests/unit tests/integration -m "not drill and (parallel or quiet or not integration)" -n 3 --dist worksteal --alluredir=reports/allure-results --clean-alluredir --junitxml=reports/junit/unit.xml || status=1; \
+	RELIABILITY_IMAGES=$${RELIABILITY_IMAGES:-local} $(PYTHON) -m pytest tests -m "not drill and integration and not parallel and not quiet" --alluredir=reports/allure-results --junitxml=reports/junit/test.xml --durations=25 || status=1; \
 	$(PYTHON) -m pytest suites -m "not drill" -n 2 --dist loadfile --alluredir=reports/allure-results --junitxml=reports/junit/suites.xml --durations=10 --criteria-file=reports/criteria.jsonl || status=1; \
 	exit $$status
 

@@ -21,7 +21,8 @@ REFERENCE = load_system("intelgraph").description
 assert REFERENCE.alerts is not None
 ALERTS = REFERENCE.alerts
 
-pytestmark = pytest.mark.integration
+# quiet: only small servers of its own (make test runs it with the unit tests)
+pytestmark = [pytest.mark.integration, pytest.mark.quiet]
 
 ALWAYS_FIRING = """\
 groups:

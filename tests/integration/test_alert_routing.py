@@ -26,7 +26,8 @@ from alerting.rules import load_rules, rule_files
 from system.description import Alerts
 from system.loader import load_system
 
-pytestmark = pytest.mark.integration
+# quiet: only small servers of its own (make test runs it with the unit tests)
+pytestmark = [pytest.mark.integration, pytest.mark.quiet]
 
 REFERENCE = load_system("intelgraph").description
 assert REFERENCE.alerts is not None

@@ -20,7 +20,8 @@ from fixtures.pushgateway_client import publish
 from plugins.services import start_service
 from system.deadline import wait_until
 
-pytestmark = pytest.mark.integration
+# quiet: only small servers of its own (make test runs it with the unit tests)
+pytestmark = [pytest.mark.integration, pytest.mark.quiet]
 
 METRIC = "probe_requests_total"
 LABELS = {"route": "/items", "status": "200"}

@@ -11,7 +11,8 @@ from fixtures.pushgateway_client import DRILL_JOB, delete, publish
 from system.description import Publish
 from system.loader import load_system
 
-pytestmark = pytest.mark.integration
+# quiet: only small servers of its own (make test runs it with the unit tests)
+pytestmark = [pytest.mark.integration, pytest.mark.quiet]
 
 NAMES = load_system("intelgraph").description.publish  # the reference target's [publish]
 

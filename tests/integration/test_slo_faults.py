@@ -68,17 +68,20 @@ def _prove(tmp_path: Path, wrong: str, right: str) -> str:
     return str(failed.value)
 
 
+@pytest.mark.quiet  # promtool only: make test runs it with the unit tests
 def test_a_page_factor_lowered_pages_before_the_math_says(tmp_path: Path) -> None:
     output = _prove(tmp_path, "> (12 * 0.0009999999999999432)", PAGE)
     assert "fast burn 25.2x pages" in output
     assert "alertname: IntelgraphAvailabilityBudgetBurn" in output
 
 
+@pytest.mark.quiet  # promtool only: make test runs it with the unit tests
 def test_a_page_threshold_above_the_burn_never_pages(tmp_path: Path) -> None:
     output = _prove(tmp_path, "> (30 * 0.0009999999999999432)", PAGE)
     assert "fast burn 25.2x pages" in output
 
 
+@pytest.mark.quiet  # promtool only: make test runs it with the unit tests
 def test_an_error_query_without_a_zero_for_no_5xx_series_is_caught(tmp_path: Path) -> None:
     output = _prove(tmp_path, ")\n", ERRORS_OR_ZERO)
     assert 'expr: "slo:period_error_budget_remaining:ratio"' in output

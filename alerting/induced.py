@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,12 +114,14 @@ def check_inducible(
     names: tuple[str, ...],
     description: Description | None = None,
     allow: tuple[str, ...] | None = None,
+    hooks: Collection[str] | None = None,
 ) -> None:
     """Every rule of a profile's `[alerts] induce` is one the description induces by a
     push, or through a fault whose kind the profile's `[chaos] allow` (`allow`; None:
-    anything) names (one-line `AlertRuleError` naming the first that is not). Without a
-    description there is nothing to check against: `plugins.alert_selection` checks once
-    it is known."""
+    anything) names, a kill only with the profile's `[hooks]` that stop and start the
+    target (`hooks`: the names it sets; None: not checked). A one-line `AlertRuleError`
+    names the first that is not. Without a description there is nothing to check
+    against: `plugins.alert_selection` checks once it is known."""
     if description is None or not names:
         return
     pushed, faulted = inducible_rules(description), fault_rules(description)
@@ -135,9 +137,18 @@ def check_inducible(
             fault = profile_fault(description, name)
             if fault.kind not in allow:
                 raise AlertRuleError(
-                    f"[alerts] induce names {name}, induced through a {fault.kind} of "
-                    f"{fault.dependency}: add {fault.kind!r} to [chaos] allow, or take {name} "
-                    "out of [alerts] induce"
+                    f"[alerts] induce names {name}, induced through {fault.describe()}: "
+                    f"add {fault.kind!r} to [chaos] allow, or take {name} out of [alerts] induce"
+                )
+            if (
+                fault.kind == "kill"
+                and hooks is not None
+                and not {"stop_api", "start_api"} <= set(hooks)
+            ):
+                raise AlertRuleError(
+                    f"[alerts] induce names {name}, induced by stopping the target: the "
+                    "profile needs [hooks] stop_api and start_api (the environment's own "
+                    f"commands), or take {name} out of [alerts] induce"
                 )
 
 
@@ -368,23 +379,27 @@ def induce_real_condition(
     `WaitTimeoutError` names what did not happen."""
     fire_within, resolve_within = bounds
     spare = fire_within + resolve_within + SILENCE_SPARE_SECONDS
-    what = f"{fault.kind} of {fault.dependency}"
+    what = fault.describe()
     quiet = {key: value for key, value in labels.items() if key != "severity"}
     with (
         silenced(
             alertmanager_url,
             quiet or {"alertname": rule},
             spare,
-            comment=f"reliability harness: {rule} induced through a {what}",
+            comment=f"reliability harness: {rule} induced through {what}",
             reaper=reaper,
         ),
-        Traffic(
-            api_url,
-            fault.traffic,
-            sampler,
-            concurrency=fault.clients,
-            deadline_seconds=spare,
-            pause_seconds=FAULT_TRAFFIC_PAUSE_SECONDS,
+        (
+            Traffic(
+                api_url,
+                fault.traffic,
+                sampler,
+                concurrency=fault.clients,
+                deadline_seconds=spare,
+                pause_seconds=FAULT_TRAFFIC_PAUSE_SECONDS,
+            )
+            if fault.traffic
+            else contextlib.nullcontext()
         ),
     ):
         with apply_fault():
@@ -392,7 +407,7 @@ def induce_real_condition(
             (alert, *_) = wait_until(
                 lambda: real_alerts(alertmanager_url, rule, labels),
                 seconds=fire_within,
-                what=f"{rule} active in the Alertmanager at {alertmanager_url} during a {what}",
+                what=f"{rule} active in the Alertmanager at {alertmanager_url} during {what}",
                 interval=POLL_SECONDS,
             )
             fired = time.monotonic() - started
@@ -401,7 +416,7 @@ def induce_real_condition(
         wait_until(
             lambda: not real_alerts(alertmanager_url, rule, labels),
             seconds=resolve_within,
-            what=f"{rule} resolved in the Alertmanager at {alertmanager_url} after the {what}",
+            what=f"{rule} resolved in the Alertmanager at {alertmanager_url} after {what}",
             interval=POLL_SECONDS,
         )
         return RealCondition(fired, time.monotonic() - healed, alert, config)

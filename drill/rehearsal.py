@@ -17,8 +17,10 @@ stops everything. Then, as an outside operator would:
 The profile has `destructive = false`, lets the harness induce the rules `--induce` names
 (default: every rule the description induces by pushing a result or through a
 `profile_fault`), names the archive (`[dr]`) with `write_markers = true`, and allows
-latency chaos through its Toxiproxy, and the kinds of the profile faults it induces.
-`--no-opt-in` writes one that allows none of these.
+latency chaos through its Toxiproxy, and the kinds of the profile faults it induces;
+where one is a kill (ServiceDown), `[hooks]` that freeze and release the target's process
+group, as a platform's own stop and start commands would. `--no-opt-in` writes one that
+allows none of these.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def serve(
         if "redis" in needed:
             services["redis"] = launcher.start(RedisProvider()).endpoint
         toxiproxy = launcher.start(ToxiproxyProvider()).endpoint
-        target: ApiEndpoint = launcher.start(
+        api = launcher.start(
             ApiProvider(
                 primary.endpoint,
                 services.get("neo4j"),
@@ -170,7 +172,8 @@ def serve(
                 environment=local.rehearsal_environment if local is not None else None,
                 proxy_suffix="-rehearsal",
             )
-        ).endpoint
+        )
+        target: ApiEndpoint = api.endpoint
         primary.tool.backup(primary.endpoint, "rehearsal")
         # A staging environment is warm from its own traffic: a fresh Neo4j's first
         # traversals of cold pages are slow enough to tip its pool into timeouts.
@@ -196,13 +199,15 @@ def serve(
             alertmanager=alertmanager,
             pushgateway=pushgateway,
         )
+        kinds = _kinds(system, opt_in)
         text = profile_text(
             services,
             primary.tool.location.prefix,
             system,
             opt_in=opt_in,
-            kinds=_kinds(system, opt_in),
+            kinds=kinds,
             replicas=_replicated_buckets(system, s3),
+            hooks=freezing_hooks(api.process.pid) if "kill" in kinds and api.process else None,
         )
         profile.write_text(text)
         print(f"rehearsal: the stack is up; its profile is {profile}")
@@ -245,6 +250,18 @@ def _kinds(system: System, opt_in: OptIn | None) -> tuple[str, ...]:
     return ("latency", *sorted(kinds - {"latency"}))
 
 
+def freezing_hooks(pgid: int) -> dict[str, list[str]]:
+    """The environment's own commands to stop and start its target (`[hooks]`): the
+    rehearsal freezes the target's process group (SIGSTOP: it stops answering, and its
+    scrapes time out) and lets it go on (SIGCONT), where a platform would scale it to zero
+    and back. Python, not `kill`: a minimal Debian has no procps."""
+
+    def signalling(name: str) -> list[str]:
+        return [sys.executable, "-c", f"import os, signal; os.killpg({pgid}, signal.{name})"]
+
+    return {"stop_api": signalling("SIGSTOP"), "start_api": signalling("SIGCONT")}
+
+
 def _secret() -> str:
     # Hex: a URL-safe token may begin with "-", which neo4j-admin reads as an option.
     return secrets.token_hex(18)
@@ -268,6 +285,7 @@ def profile_text(
     opt_in: OptIn | None,
     kinds: tuple[str, ...] = ("latency",),
     replicas: Mapping[str, str] | None = None,
+    hooks: Mapping[str, list[str]] | None = None,
 ) -> str:
     """A profile an operator would write for this environment."""
     target, postgres = services["target"], services["postgres"]
@@ -328,6 +346,8 @@ def profile_text(
     if opt_in is not None:
         lines += ["", "[alerts]", f"induce = {json.dumps(list(opt_in.induce))}"]
         lines += ["", "[chaos]", f"allow = {json.dumps(list(kinds))}"]
+    if hooks:
+        lines += ["", "[hooks]", *(f"{name} = {json.dumps(argv)}" for name, argv in hooks.items())]
     return "\n".join(lines) + "\n"
 
 

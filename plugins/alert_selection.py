@@ -58,7 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
     system, profile = context.system, context.profile
     names = config.getoption("--alert-rule")
     try:
-        check_inducible(profile.alerts_induce, system.description, profile.chaos_allow)
+        check_inducible(
+            profile.alerts_induce, system.description, profile.chaos_allow, profile.hooks
+        )
     except AlertRuleError as error:
         raise pytest.UsageError(f"target profile {profile.describe()}: {error}") from None
     alerts = system.description.alerts

@@ -198,6 +198,7 @@ def check_engine_settings(profile: TargetProfile, system: System | None = None) 
             profile.alerts_induce,
             None if system is None else system.description,
             profile.chaos_allow,
+            profile.hooks,
         )
     except AlertRuleError as error:
         raise ProfileError(f"target profile {profile.describe()}: {error}") from None

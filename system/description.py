@@ -480,25 +480,42 @@ class Push(_Strict):
 class ProfileFault(_Strict):
     """How a rule's condition is brought about against a profile, where the harness starts
     nothing: a fault on one dependency through the profile's Toxiproxy while `traffic` is
-    sent. Allowed only where the profile's `[alerts] induce` names the rule and its
-    `[chaos] allow` the fault's kind."""
+    sent, or (kind `kill`) the target itself stopped by the environment's own hook (the
+    profile's `[hooks] stop_api`, undone by its `start_api`). Allowed only where the
+    profile's `[alerts] induce` names the rule and its `[chaos] allow` the fault's kind."""
 
-    dependency: str = Field(description="the dependency faulted: one of [chaos] dependencies")
-    kind: Literal["partition", "latency"] = Field(
-        description="partition: its proxy down (connections refused); latency: slower"
+    dependency: str | None = Field(
+        None, description="the dependency faulted: one of [chaos] dependencies (not for kill)"
+    )
+    kind: Literal["partition", "latency", "kill"] = Field(
+        description="partition: its proxy down (connections refused); latency: slower; "
+        "kill: the target stopped by the profile's [hooks] stop_api, then started again"
     )
     latency: Duration | None = Field(None, description="added to every answer (kind latency)")
-    traffic: tuple[Request, ...] = Field(min_length=1, description="requests sent meanwhile")
+    traffic: tuple[Request, ...] = Field(
+        (), description="requests sent meanwhile (at least one, but for kill)"
+    )
     clients: int = Field(4, ge=1, le=32)
     detection: Duration = Field(
         0.0, description="what the series need to show it (e.g. 1 % of a 5 m window: 3 s)"
     )
 
     @model_validator(mode="after")
-    def _latency(self) -> ProfileFault:
+    def _shape(self) -> ProfileFault:
         if (self.kind == "latency") != (self.latency is not None):
             raise ValueError('needs `latency` exactly when kind = "latency"')
+        if self.kind == "kill":
+            if self.dependency is not None:
+                raise ValueError('kind = "kill" stops the target itself: remove `dependency`')
+        elif self.dependency is None or not self.traffic:
+            raise ValueError(f'kind = "{self.kind}" needs `dependency` and `traffic`')
         return self
+
+    def describe(self) -> str:
+        """What the fault is, for messages and criterion scopes."""
+        if self.kind == "kill":
+            return "the target stopped by the profile's [hooks] stop_api"
+        return f"a {self.kind} of {self.dependency}"
 
 
 class Inducement(_Strict):
@@ -915,7 +932,7 @@ class Description(_Strict):
         where = f"alerts.induce.{rule}.profile_fault"
         self._check_templates(f"{where}.traffic", [request.path for request in fault.traffic])
         dependencies = self.chaos.dependencies if self.chaos is not None else ()
-        if fault.dependency not in dependencies:
+        if fault.dependency is not None and fault.dependency not in dependencies:
             raise ValueError(
                 f"{where}.dependency names {fault.dependency!r}, which is not one of "
                 f"[chaos] dependencies (known: {', '.join(dependencies) or 'none'})"

@@ -223,6 +223,19 @@ class LoadGenerators(_Strict):
     )
 
 
+class Hooks(_Strict):
+    """The environment's own commands for what the harness cannot do to a target it did not
+    start (argv, no shell; `${NAME}` from the environment). `stop_api` makes the target stop
+    answering (e.g. `kubectl scale deploy/api --replicas=0`), `start_api` brings it back;
+    both or neither. Used only where `[chaos] allow` has "kill" and `[alerts] induce` names
+    a rule brought about that way (ServiceDown)."""
+
+    stop_api: list[str] | None = Field(None, min_length=1, description="argv: the target stops")
+    start_api: list[str] | None = Field(
+        None, min_length=1, description="argv: the target answers again (also run if the run dies)"
+    )
+
+
 class Profile(_Strict):
     """A target profile: where the suites run, and what that environment allows."""
 
@@ -234,6 +247,7 @@ class Profile(_Strict):
     dr: DrArchive | None = None
     buckets: Buckets = Buckets()
     load: LoadGenerators = LoadGenerators()
+    hooks: Hooks = Hooks()
 
 
 def profile_problem(document: dict[str, Any]) -> str | None:

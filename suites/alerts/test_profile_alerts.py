@@ -11,10 +11,12 @@ own: these run against a profile only.
 Where `[alerts] induce` names a rule whose inducement has a `profile_fault` and `[chaos]
 allow` its kind, the real condition is created (a drill-only test: production `for:` and
 windows take minutes): a fault on one dependency through the profile's Toxiproxy while
-traffic is sent, every alert of the target's job silenced meanwhile (nobody is paged; the
-silence expires by itself), the alert active in the profile's Alertmanager within its
-bound, routed (by the configuration that Alertmanager loaded) to the receivers the
-description's `[alerts.routing]` expects, and resolved once the fault is removed.
+traffic is sent, or (kind `kill`: ServiceDown) the target stopped by the profile's own
+`[hooks] stop_api` and started again by its `start_api` (`fixtures/hooks.py`). Every
+alert of the target's job is silenced meanwhile (nobody is paged; the silence expires by
+itself); the alert must be active in the profile's Alertmanager within its bound, routed
+(by the configuration that Alertmanager loaded) to the receivers the description's
+`[alerts.routing]` expects, and resolved once the fault is removed.
 
 Every selector of the system's rules must also select series in the profile's Prometheus
 (`alerting/series.py`; locally `test_no_false_alarms.py` checks them against a healthy
@@ -25,6 +27,7 @@ may not be there before a drill has run: its absence is a note, not a failure.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -50,6 +53,7 @@ from alerting.rules import load_rules, longest_window, rule_files
 from alerting.series import check_live_series
 from chaos.network import dependency_fault
 from fixtures.backend import Backend
+from fixtures.hooks import HookError, target_stopped
 from fixtures.launcher import ServiceLauncher
 from fixtures.providers.base import HttpEndpoint
 from load.plan import is_loopback
@@ -57,6 +61,7 @@ from plugins.criteria import Criteria
 from plugins.evidence import attach_json, attach_text
 from plugins.settings import HarnessContext
 from system.deadline import Deadline, wait_until
+from system.description import ProfileFault
 from system.sampling import Sampler
 
 # No false alarm: healthy results for as long as the longest path to firing (scrape +
@@ -164,7 +169,7 @@ def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
 
 @pytest.mark.drill  # the profile's production `for:` and windows: minutes per rule
 @pytest.mark.criteria("alert_time_to_fire", "alert_time_to_resolve", "alert_routing")
-def test_a_real_condition_through_the_profiles_toxiproxy_fires_routes_and_resolves(
+def test_a_real_condition_in_the_profiles_environment_fires_routes_and_resolves(
     fault_rule_name: str | None,
     service_launcher: ServiceLauncher,
     harness_context: HarnessContext,
@@ -176,47 +181,43 @@ def test_a_real_condition_through_the_profiles_toxiproxy_fires_routes_and_resolv
         pytest.skip("against a profile only: locally, test_firing.py proves every rule")
     if fault_rule_name is None:
         pytest.skip(
-            "the profile's [alerts] induce names no rule induced through its Toxiproxy "
+            "the profile's [alerts] induce names no rule induced by a real condition "
             "(a profile_fault in the description's [alerts.induce.<rule>])"
         )
     description = harness_context.system.description
     assert description.alerts is not None  # plugins/alert_selection.py: induce is checked
     fault = profile_fault(description, fault_rule_name)
     labels = dict(description.alerts.induce[fault_rule_name].labels)
-    prometheus, alertmanager, toxiproxy, api = (
-        request.getfixturevalue(name) for name in ("prometheus", "alertmanager", "toxiproxy", "api")
+    prometheus, alertmanager, api = (
+        request.getfixturevalue(name) for name in ("prometheus", "alertmanager", "api")
     )
-    if not is_loopback(api.host):
+    if fault.traffic and not is_loopback(api.host):
         pytest.skip(f"its traffic goes to loopback targets only, not to {api.describe()}")
     rule = load_rules(rule_files(description.alerts.rules))[fault_rule_name]
     timing = profile_timing(prometheus.url, alertmanager.url, f"{api.host}:{api.port}")
     fire_within, resolve_within = fault_bounds(
         timing, deployed_for(prometheus.url, rule.name), longest_window(rule.expr), fault
     )
-    what = f"{fault.kind} of {fault.dependency}"
-    measured = induce_real_condition(
-        alertmanager_url=alertmanager.url,
-        api_url=api.url,
-        rule=rule.name,
-        labels=labels,
-        fault=fault,
-        apply_fault=lambda: dependency_fault(
-            toxiproxy,
-            toxiproxy.proxy_name(fault.dependency),
-            fault.kind,
-            latency_seconds=fault.latency,
+    try:
+        measured = induce_real_condition(
+            alertmanager_url=alertmanager.url,
+            api_url=api.url,
+            rule=rule.name,
+            labels=labels,
+            fault=fault,
+            apply_fault=lambda: _profile_fault(fault, service_launcher, request),
+            sampler=Sampler(description),
+            bounds=(fire_within, resolve_within),
             reaper=service_launcher.reaper,
-        ),
-        sampler=Sampler(description),
-        bounds=(fire_within, resolve_within),
-        reaper=service_launcher.reaper,
-    )
+        )
+    except HookError as error:  # the environment's own command: its message, no traceback
+        pytest.fail(str(error), pytrace=False)
     attach_json(f"{rule.name} in the Alertmanager", measured.alert)
     config = tmp_path / "alertmanager.yml"
     config.write_text(measured.config)
     reached = static_receivers(config, measured.alert["labels"])
     fired, resolved, alert = measured.fired, measured.resolved, measured.alert
-    scope = f"{rule.name} ({what})"
+    scope = f"{rule.name} ({fault.describe()})"
     criteria.within(
         criterion="alert_time_to_fire", scope=scope, bound=fire_within, unit="s", measured=fired
     )
@@ -244,6 +245,24 @@ def test_a_real_condition_through_the_profiles_toxiproxy_fires_routes_and_resolv
             f"{rule.name} ({routing.by}={alert['labels'].get(routing.by)}) reaches "
             f"{sorted(reached)} in the profile's Alertmanager, expected {sorted(expected)}"
         )
+
+
+def _profile_fault(
+    fault: ProfileFault, service_launcher: ServiceLauncher, request: pytest.FixtureRequest
+) -> AbstractContextManager[None]:
+    """The fault in the profile's environment: the target stopped by its own hook, or a
+    dependency's proxy faulted in its Toxiproxy."""
+    if fault.kind == "kill":
+        return target_stopped(service_launcher.profile, reaper=service_launcher.reaper)
+    toxiproxy = request.getfixturevalue("toxiproxy")
+    assert fault.dependency is not None  # the description's model: a dependency fault
+    return dependency_fault(
+        toxiproxy,
+        toxiproxy.proxy_name(fault.dependency),
+        fault.kind,
+        latency_seconds=fault.latency,
+        reaper=service_launcher.reaper,
+    )
 
 
 @pytest.mark.pr_gate

@@ -7,10 +7,16 @@ Neo4j's proxy down under graph traffic: the alert is active (silenced: nobody no
 within its bound, resolves once the proxy is back, and the silence, the proxy and the
 traffic are all gone afterwards. Redis's proxy down under the same traffic (a dependency
 the traversals do not use): the alert never comes, and the wait says which rule, where and
-during what."""
+during what. ServiceDown through a profile's `[hooks]`: the target stopped by the
+environment's own command, started again by its other."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +28,10 @@ from alerting.rules import longest_window, rules_from_texts, shortened_rule_file
 from alerting.stack import TIMING, start_stack
 from alerting.webhook import WebhookReceiver
 from chaos.network import dependency_fault
+from drill.rehearsal import freezing_hooks
+from fixtures.hooks import HookError, target_stopped
 from fixtures.launcher import ServiceLauncher
+from fixtures.profile import TargetProfile, load_profile
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 from system.deadline import WaitTimeoutError
 from system.sampling import Sampler
@@ -150,3 +159,74 @@ def _silences(alertmanager_url: str) -> list[dict[str, Any]]:
     answer = requests.get(f"{alertmanager_url}/api/v2/silences", timeout=5)
     answer.raise_for_status()
     return [s for s in answer.json() if s["status"]["state"] != "expired"]
+
+
+def test_a_target_stopped_by_the_profiles_hook_fires_service_down_and_is_started_again(
+    starter: Any,
+    receiver: WebhookReceiver,
+    service_launcher: ServiceLauncher,
+    tmp_path: Path,
+) -> None:
+    """ServiceDown against a profile: the harness cannot kill a target it did not start, so
+    the profile's `[hooks] stop_api` stops it (here the rehearsal's own: its process group
+    frozen) and `start_api` starts it again. The alert is active, silenced, within its
+    bound and resolves; the target answers again. A stop hook that fails is one line naming
+    the hook and what it said, and its start hook still runs."""
+    rule_name = "ServiceDown"
+    fault = profile_fault(DESCRIPTION, rule_name)
+    assert fault.kind == "kill"
+    file = "availability.rules.yml"
+    texts = {file: shortened_rule_files(ALERTS.rules)[file]}
+    rule = rules_from_texts(texts)[rule_name]
+    api = starter("api", seed=False)
+    target = api.endpoint
+    stack = start_stack(
+        starter, receiver, {ALERTS.job: f"{target.host}:{target.port}"}, texts, ALERTS.job
+    )
+    stack.wait_until_scraping({rule_name})
+    assert api.process is not None
+    hooks = freezing_hooks(api.process.pid)
+    profile = _profile(tmp_path / "hooked.toml", target.url, hooks)
+    bounds = (
+        fire_bound(TIMING, rule.for_seconds, fault.detection),
+        resolve_bound(TIMING, 0.0, fault.detection),
+    )
+    measured = induce_real_condition(
+        alertmanager_url=stack.alertmanager_url,
+        api_url=target.url,
+        rule=rule_name,
+        labels=dict(ALERTS.induce[rule_name].labels),
+        fault=fault,
+        apply_fault=lambda: target_stopped(profile, reaper=service_launcher.reaper),
+        sampler=Sampler(DESCRIPTION),
+        bounds=bounds,
+        reaper=service_launcher.reaper,
+    )
+    assert measured.alert["labels"]["job"] == ALERTS.job
+    assert 0 < measured.fired <= bounds[0]
+    assert 0 < measured.resolved <= bounds[1]
+    assert not receiver.payloads(), "a silenced alert was notified"
+    assert not _silences(stack.alertmanager_url)
+    assert requests.get(f"{target.url}/healthz", timeout=5).ok, "started again"
+
+    failing = {
+        **hooks,
+        "stop_api": [sys.executable, "-c", "import sys; sys.exit('deployment api not found')"],
+    }
+    broken = _profile(tmp_path / "broken.toml", target.url, failing)
+    os.kill(api.process.pid, signal.SIGSTOP)  # as if the failed stop had half-worked
+    with pytest.raises(HookError) as failed, target_stopped(broken):
+        pass
+    assert str(failed.value) == (
+        f"[hooks] stop_api of hooked-staging ({broken.source}) exited 1: deployment api not found"
+    )
+    assert requests.get(f"{target.url}/healthz", timeout=5).ok, "its start hook ran"
+
+
+def _profile(path: Path, url: str, hooks: dict[str, list[str]]) -> TargetProfile:
+    path.write_text(
+        '[target]\nname = "hooked-staging"\n'
+        f'[services.api]\nurl = "{url}"\n'
+        "[hooks]\n" + "".join(f"{name} = {json.dumps(argv)}\n" for name, argv in hooks.items())
+    )
+    return load_profile(str(path))

@@ -3,10 +3,13 @@ timing bounds (pure logic, plus promtool)."""
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from alerting.bounds import Timing, fire_bound, resolve_bound
 from alerting.conditions import (
@@ -38,7 +41,7 @@ from alerting.rules import (
 from alerting.traffic import Traffic, create_records
 from alerting.webhook import WebhookReceiver
 from drill import publish as drill_publish
-from system.description import Publish
+from system.description import ProfileFault, Publish
 from system.loader import load_system
 from system.sampling import Sampler
 
@@ -259,11 +262,12 @@ def test_a_profile_may_induce_only_the_rules_pushed_in_the_description() -> None
     assert inducible_rules(REFERENCE.description) == pushed
     check_inducible(("RPOViolated", "ChaosDrillFailed"), REFERENCE.description)
     with pytest.raises(AlertRuleError) as raised:
-        check_inducible(("ServiceDown", "RPOViolated"), REFERENCE.description)
+        check_inducible(("ServiceGone", "RPOViolated"), REFERENCE.description)
     message = str(raised.value)
     assert "\n" not in message
-    assert "[alerts] induce names ServiceDown, which the harness cannot induce" in message
-    assert message.endswith("it can: " + ", ".join([*pushed, "P95LatencyHigh", "HighErrorRate"]))
+    assert "[alerts] induce names ServiceGone, which the harness cannot induce" in message
+    faulted = ["P95LatencyHigh", "HighErrorRate", "ServiceDown"]
+    assert message.endswith("it can: " + ", ".join([*pushed, *faulted]))
     rpo = inducible(REFERENCE.description, "RPOViolated")
     assert [push.resolve(0) for push in rpo.bad] == [400.0]
     assert [push.resolve(0) for push in rpo.good] == [42.0]
@@ -383,18 +387,18 @@ def test_a_profile_may_induce_only_pushed_rules_checked_before_any_test(
     pytester.makeconftest(PLUGINS)
     pytester.makepyfile(test_x=RULE_TEST)
     profile = pytester.makefile(
-        ".toml", profile='[target]\nname = "staging"\n[alerts]\ninduce = ["ServiceDown"]\n'
+        ".toml", profile='[target]\nname = "staging"\n[alerts]\ninduce = ["ServiceGone"]\n'
     )
     result = pytester.runpytest_subprocess("--target", str(profile), "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
     assert len(errors) == 1, result.errlines
-    assert "[alerts] induce names ServiceDown, which the harness cannot induce" in errors[0]
+    assert "[alerts] induce names ServiceGone, which the harness cannot induce" in errors[0]
     assert "it can: RPOViolated, RTOViolated, ReplicationLagHigh, ChaosDrillFailed" in errors[0]
 
 
 def test_a_rule_induced_through_a_fault_needs_its_kind_in_chaos_allow() -> None:
-    assert fault_rules(REFERENCE.description) == ["P95LatencyHigh", "HighErrorRate"]
+    assert fault_rules(REFERENCE.description) == ["P95LatencyHigh", "HighErrorRate", "ServiceDown"]
     check_inducible(("HighErrorRate",), REFERENCE.description, ("latency", "partition"))
     check_inducible(("HighErrorRate",), REFERENCE.description, None)  # local: anything
     with pytest.raises(AlertRuleError) as raised:
@@ -407,6 +411,42 @@ def test_a_rule_induced_through_a_fault_needs_its_kind_in_chaos_allow() -> None:
     assert (fault.dependency, fault.kind, fault.detection) == ("neo4j", "partition", 3.0)
     with pytest.raises(AlertRuleError, match="pushes nothing"):
         inducible(REFERENCE.description, "HighErrorRate")
+
+
+def test_a_rule_induced_by_stopping_the_target_needs_kill_allowed_and_the_hooks() -> None:
+    """ServiceDown against a profile: the environment's own stop and start commands."""
+    both = ("stop_api", "start_api")
+    check_inducible(("ServiceDown",), REFERENCE.description, ("kill",), both)
+    with pytest.raises(AlertRuleError) as unallowed:
+        check_inducible(("ServiceDown",), REFERENCE.description, ("latency",), both)
+    assert str(unallowed.value) == (
+        "[alerts] induce names ServiceDown, induced through the target stopped by the "
+        "profile's [hooks] stop_api: add 'kill' to [chaos] allow, or take ServiceDown out "
+        "of [alerts] induce"
+    )
+    with pytest.raises(AlertRuleError) as hookless:
+        check_inducible(("ServiceDown",), REFERENCE.description, ("kill",), ())
+    assert str(hookless.value) == (
+        "[alerts] induce names ServiceDown, induced by stopping the target: the profile "
+        "needs [hooks] stop_api and start_api (the environment's own commands), or take "
+        "ServiceDown out of [alerts] induce"
+    )
+    fault = profile_fault(REFERENCE.description, "ServiceDown")
+    assert (fault.kind, fault.dependency, fault.traffic) == ("kill", None, ())
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        ({"kind": "kill", "dependency": "neo4j"}, 'kind = "kill" stops the target itself'),
+        ({"kind": "partition", "dependency": "neo4j"}, "needs `dependency` and `traffic`"),
+        ({"kind": "latency", "latency": "1s", "traffic": ["GET /x"]}, "needs `dependency`"),
+    ],
+    ids=["kill-with-dependency", "partition-without-traffic", "latency-without-dependency"],
+)
+def test_a_profile_fault_of_the_wrong_shape_is_refused(fault: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        ProfileFault.model_validate(fault)
 
 
 def test_fault_bounds_wait_for_the_rules_window_to_resolve() -> None:

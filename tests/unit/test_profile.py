@@ -81,6 +81,38 @@ def test_load_runs_on_this_machine_unless_the_profile_names_workers(tmp_path: Pa
 
 
 @pytest.mark.usefixtures("secrets")
+def test_hooks_are_argvs_with_secrets_substituted_both_or_neither(tmp_path: Path) -> None:
+    assert load_profile(write(tmp_path, "[target]\nname = 'x'\n")).hooks == {}
+    text = (
+        "[target]\nname = 'x'\n[hooks]\n"
+        "stop_api = ['kubectl', '--token=${S3_SECRET}', 'scale', 'deploy/api', '--replicas=0']\n"
+        "start_api = ['kubectl', 'scale', 'deploy/api', '--replicas=1']\n"
+    )
+    profile = load_profile(write(tmp_path, text))
+    assert profile.hooks["stop_api"][1] == "--token=s3-s3cret"
+    assert profile.hooks["start_api"] == ("kubectl", "scale", "deploy/api", "--replicas=1")
+    assert "s3-s3cret" in profile.secrets
+
+
+@pytest.mark.parametrize(
+    ("hooks", "expected"),
+    [
+        ("stop_api = ['true']", "key 'hooks.start_api' is required with hooks.stop_api: both"),
+        ("stop_api = 'systemctl stop api'\nstart_api = ['true']", "'hooks.stop_api' must be"),
+        ("stop_api = []\nstart_api = ['true']", "'hooks.stop_api'"),
+        ("stop_api = ['']\nstart_api = ['true']", "must be a command as a list of strings"),
+        ("kill_api = ['true']", "key 'hooks.kill_api' is unknown"),
+    ],
+    ids=["one-of-two", "a-shell-string", "empty", "empty-word", "unknown"],
+)
+def test_a_bad_hook_is_one_line_naming_its_key(tmp_path: Path, hooks: str, expected: str) -> None:
+    with pytest.raises(ProfileError) as raised:
+        load_profile(write(tmp_path, f"[target]\nname = 'x'\n[hooks]\n{hooks}\n"))
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.usefixtures("secrets")
 def test_substituted_secrets_are_remembered_for_redaction(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, STAGING))
     assert profile.secrets == {"pg-s3cret", "s3-s3cret"}

@@ -186,7 +186,8 @@ def test_the_profile_is_validated_by_the_model_its_schema_comes_from() -> None:
     [
         (
             ('kind = "partition"', 'kind = "flood"'),
-            "key 'alerts.induce.HighErrorRate.profile_fault.kind' must be 'partition' or 'latency'",
+            "key 'alerts.induce.HighErrorRate.profile_fault.kind' must be 'partition', 'latency' "
+            "or 'kill'",
         ),
         (
             ('kind = "partition"', 'kind = "latency"'),
@@ -202,7 +203,8 @@ def test_the_profile_is_validated_by_the_model_its_schema_comes_from() -> None:
         ),
         (
             ('traffic = ["GET /graph/{few}/neighbors?depth=1"], detection', "detection"),
-            "key 'alerts.induce.HighErrorRate.profile_fault.traffic' is required",
+            "key 'alerts.induce.HighErrorRate.profile_fault' kind = \"partition\" needs "
+            "`dependency` and `traffic`",
         ),
         (
             ('scale = 120\nfault = "errors"', 'scale = 120\nfault = "boom"'),

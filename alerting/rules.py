@@ -42,6 +42,11 @@ class AlertRule:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def title(self) -> str:
+        """How a message names it (alert names are unique among a system's alert rules)."""
+        return self.name
+
 
 def parse_duration(text: str) -> float:
     """Seconds in a Prometheus duration ("2m", "1h30m", "35d"); `AlertRuleError` if malformed."""

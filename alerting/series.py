@@ -30,13 +30,12 @@ import re
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import promql_parser as promql
 import requests
 
 from alerting.errors import LiveSeriesError
-from alerting.rules import AlertRule
 
 WINDOW_SECONDS = 600.0  # series scraped this long ago still count (stale ones too)
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -324,8 +323,18 @@ def _all_match(selector: Selector, one: Series) -> bool:
     return all(matcher.matches(one.get(matcher.label, "")) for matcher in selector.matchers)
 
 
+class Checked(Protocol):
+    """A rule to check: an alert rule (`alerting.rules.AlertRule`), or any rule of a file,
+    recording ones too (`alerting.deployed.WrittenRule`), named by its title."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def expr(self) -> str: ...
+
+
 def check_live_series(
-    prometheus_url: str, rules: Iterable[AlertRule], published: Collection[str] = ()
+    prometheus_url: str, rules: Iterable[Checked], published: Collection[str] = ()
 ) -> Report:
     """Every selector of `rules` against the series of the Prometheus at `prometheus_url`
     over the last `WINDOW_SECONDS`; `LiveSeriesError` when it does not answer.
@@ -343,16 +352,16 @@ def check_live_series(
         problems += found
         notes += remarks
         counted += checked
-        by_rule[rule.name] = tuple(str(finding) for finding in found)
+        by_rule[rule.title] = tuple(str(finding) for finding in found)
     return Report(len(rules), counted, tuple(problems), tuple(notes), by_rule)
 
 
-def _check_rule(rule: AlertRule, source: _Source) -> tuple[list[Finding], list[Finding], int]:
+def _check_rule(rule: Checked, source: _Source) -> tuple[list[Finding], list[Finding], int]:
     try:
         extracted = extract(rule.expr)
     except ValueError as error:  # promtool is the judge of syntax (test_rule_units.py)
         expr = " ".join(rule.expr.split())
-        note = Finding(rule.name, expr, f"not checked: promql-parser cannot parse it: {error}")
+        note = Finding(rule.title, expr, f"not checked: promql-parser cannot parse it: {error}")
         return [], [note], 0
     problems: list[Finding] = []
     notes: list[Finding] = []
@@ -360,16 +369,16 @@ def _check_rule(rule: AlertRule, source: _Source) -> tuple[list[Finding], list[F
     for selector, found in series.items():
         if not found and selector.metric in source.published:
             message = f"no series yet: {selector.metric} is published by a drill ({UNPUBLISHED})"
-            notes.append(Finding(rule.name, selector.text(), message))
+            notes.append(Finding(rule.title, selector.text(), message))
             continue
         names = source.names() if not found and selector.metric else ()
         wrong, remarks = classify(selector, found, names)
-        problems += [Finding(rule.name, selector.text(), message) for message in wrong]
-        notes += [Finding(rule.name, selector.text(), message) for message in remarks]
+        problems += [Finding(rule.title, selector.text(), message) for message in wrong]
+        notes += [Finding(rule.title, selector.text(), message) for message in remarks]
     for grouping in extracted.groupings:
         where = ", ".join(selector.text() for selector in grouping.selectors)
         wrong = classify_grouping(grouping, series)
-        problems += [Finding(rule.name, where, message) for message in wrong]
+        problems += [Finding(rule.title, where, message) for message in wrong]
     return problems, notes, len(extracted.selectors)
 
 

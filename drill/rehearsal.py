@@ -37,9 +37,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from alerting.deployed import rule_directories, rule_texts
 from alerting.induced import fault_rules, inducible_rules, profile_fault
 from alerting.routing import read_config, with_webhook
-from alerting.rules import rule_files
 from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
 from alerting.webhook import WebhookReceiver
 from dr.buckets import seed_mirrored
@@ -182,11 +182,8 @@ def serve(
         config = alertmanager_config(system, webhook.url)
         alertmanager = launcher.start(AlertmanagerProvider(config=config)).endpoint
         alerts = system.description.alerts
-        rules = (
-            {path.name: path.read_text() for path in rule_files(Path(alerts.rules))}
-            if alerts is not None
-            else {}
-        )
+        # the alert rules and the SLO's (Sloth's recordings and alerts), as a team deploys them
+        rules = rule_texts(rule_directories(alerts)) if alerts is not None else {}
         scrape = {
             (alerts.job if alerts is not None else system.name): f"{target.host}:{target.port}",
             PUSHGATEWAY_JOB: f"{pushgateway.host}:{pushgateway.port}",

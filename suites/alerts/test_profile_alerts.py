@@ -18,9 +18,10 @@ itself); the alert must be active in the profile's Alertmanager within its bound
 (by the configuration that Alertmanager loaded) to the receivers the description's
 `[alerts.routing]` expects, and resolved once the fault is removed.
 
-Every selector of the system's rules must also select series in the profile's Prometheus
-(`alerting/series.py`; locally `test_no_false_alarms.py` checks them against a healthy
-window's series). A metric the drill itself publishes (the description's pushed results)
+Every selector of the system's rules — the alert rules and the SLO's, Sloth's recordings
+included — must also select series in the profile's Prometheus (`alerting/series.py`;
+locally `test_no_false_alarms.py` checks the alert rules against a healthy window's
+series). A metric the drill itself publishes (the description's pushed results)
 may not be there before a drill has run: its absence is a note, not a failure.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from alerting.deployed import rule_directories, written_rules
 from alerting.induced import (
     POLL_SECONDS,
     TEST_LABEL,
@@ -280,12 +282,14 @@ def test_every_rule_selects_live_series_in_the_profiles_prometheus(
     if description.alerts is None:
         pytest.skip(f"{harness_context.system.describe()} declares no [alerts]")
     prometheus = request.getfixturevalue("prometheus")
-    directory = Path(description.alerts.rules)
-    rules = load_rules(rule_files(directory))
-    report = check_live_series(prometheus.url, rules.values(), published_metrics(description))
+    # every rule deployed there, the SLO's recordings too: an alert reads what they record
+    directories = rule_directories(description.alerts)
+    rules = written_rules(directories)
+    report = check_live_series(prometheus.url, rules, published_metrics(description))
+    names = ", ".join(directory.name for directory in directories)
     criteria.within(
         criterion="alert_live_series",
-        scope=f"{len(rules)} rules of {directory.name}, the profile's Prometheus",
+        scope=f"{len(rules)} rules of {names}, the profile's Prometheus",
         bound=0,
         unit="selectors",
         measured=report.failing_selectors,

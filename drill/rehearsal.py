@@ -16,11 +16,12 @@ stops everything. Then, as an outside operator would:
 
 The profile has `destructive = false`, lets the harness induce the rules `--induce` names
 (default: every rule the description induces by pushing a result or through a
-`profile_fault`), names the archive (`[dr]`) with `write_markers = true`, and allows
-latency chaos through its Toxiproxy, and the kinds of the profile faults it induces;
-where one is a kill (ServiceDown), `[hooks]` that freeze and release the target's process
-group, as a platform's own stop and start commands would. `--no-opt-in` writes one that
-allows none of these.
+`profile_fault`, but one held 15 minutes or more before it fires: a drill waits it out),
+names the archive (`[dr]`) with `write_markers = true`, and allows latency chaos through
+its Toxiproxy, and the kinds of the profile faults it induces; where one is a kill
+(ServiceDown), `[hooks]` that freeze and release the target's process group, as a
+platform's own stop and start commands would. `--no-opt-in` writes one that allows none
+of these.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 from alerting.deployed import rule_directories, rule_texts
 from alerting.induced import fault_rules, inducible_rules, profile_fault
 from alerting.routing import read_config, with_webhook
+from alerting.rules import load_rules, rule_files
 from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
 from alerting.webhook import WebhookReceiver
 from dr.buckets import seed_mirrored
@@ -90,7 +92,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         metavar="RULE",
         help="a rule the profile lets the harness induce (repeatable; default: every rule "
-        "the description induces by pushing a result)",
+        "the description induces by pushing a result or through a profile_fault whose "
+        f"for: is under {LONGEST_DEFAULT_FOR_SECONDS / 60:g} minutes)",
     )
     return parser.parse_args(argv)
 
@@ -112,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     launcher = ServiceLauncher(Backend.NATIVE, load_profile(LOCAL), system=system)
     profile = Path(arguments.profile).resolve()
     alerts = system.description.alerts
-    everything = inducible_rules(system.description) + fault_rules(system.description)
-    induce = arguments.induce or (everything if alerts else [])
+    induce = arguments.induce or (default_induce(system) if alerts else [])
     opt_in = None if arguments.no_opt_in else OptIn(tuple(induce))
     try:
         serve(launcher, system, profile, opt_in=opt_in, stop=stop)
@@ -125,6 +127,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile.unlink(missing_ok=True)
     print("rehearsal: stopped")
     return 0
+
+
+# A drill against the rehearsal waits out each induced rule's production `for:`: a rule
+# held for an hour (ChaosDrillNotRun) is left out unless `--induce` names it.
+LONGEST_DEFAULT_FOR_SECONDS = 15 * 60.0
+
+
+def default_induce(system: System) -> list[str]:
+    """The rules the profile lets the harness induce when `--induce` names none."""
+    alerts = system.description.alerts
+    if alerts is None:
+        return []
+    held = {name: rule.for_seconds for name, rule in load_rules(rule_files(alerts.rules)).items()}
+    everything = inducible_rules(system.description) + fault_rules(system.description)
+    return [name for name in everything if held.get(name, 0.0) < LONGEST_DEFAULT_FOR_SECONDS]
 
 
 @dataclass(frozen=True)

@@ -183,18 +183,24 @@ class BarmanCloud:
     # plumbing --------------------------------------------------------------------------
     def environment(self) -> dict[str, str]:
         """The tool's environment: the system Python's, plus the archive's credentials."""
-        s3 = self.location.s3
         base = {
             key: value
             for key, value in os.environ.items()
             if key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
         }
-        return {
-            **base,
+        return {**base, **self._credentials()}
+
+    def _credentials(self) -> dict[str, str]:
+        """What boto3 in the tool reads: the keys, the region and the CA file, if any."""
+        s3 = self.location.s3
+        found = {
             "AWS_ACCESS_KEY_ID": s3.access_key_id,
             "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
             "AWS_DEFAULT_REGION": s3.region,
         }
+        if s3.ca_file is not None:
+            found["AWS_CA_BUNDLE"] = s3.ca_file
+        return found
 
     def _run(
         self, tool: str, arguments: Sequence[str], extra_env: Mapping[str, str] | None = None
@@ -231,12 +237,7 @@ class BarmanCloud:
         hand_to_service_user(self.tool_dir)
         s3 = self.location.s3
         exports = "".join(
-            f"export {key}={shlex.quote(value)}\n"
-            for key, value in {
-                "AWS_ACCESS_KEY_ID": s3.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
-                "AWS_DEFAULT_REGION": s3.region,
-            }.items()
+            f"export {key}={shlex.quote(value)}\n" for key, value in self._credentials().items()
         )
         common = (
             f"--cloud-provider aws-s3 --endpoint-url {shlex.quote(s3.endpoint_url)} "

@@ -324,8 +324,8 @@ class PgBackRest:
             # Every backup is kept: the harness removes the whole prefix, not pgBackRest.
             "repo1-retention-full": "9999999",
         }
-        if not s3.verify_tls:
-            repository["repo1-storage-verify-tls"] = "n"
+        if s3.ca_file is not None:
+            repository["repo1-storage-ca-file"] = s3.ca_file
         general = {
             "archive-async": "y",
             "spool-path": str(self.tool_dir / "spool"),

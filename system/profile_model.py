@@ -159,6 +159,11 @@ class S3(_Strict):
     access_key_id: str | None = None
     secret_access_key: str | None = None
     region: str | None = None
+    ca_file: str | None = Field(
+        None,
+        description="CA certificate (PEM) its certificate is verified against, relative "
+        "to the profile; default: the system's CAs",
+    )
 
 
 class Services(_Strict):

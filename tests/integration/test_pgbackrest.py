@@ -5,7 +5,9 @@ compared exactly with the writer's ledger, as `suites/dr/test_pitr.py` does with
 Cloud. A target beyond the archive must end in Postgres's own error (the archive-get
 wrapper reports a missing segment as the end of the archive, nothing else), restored
 servers never archive into the source's repository, the credentials live in the config
-file only, and a failing command is one line naming it.
+file only, and a failing command is one line naming it. A profile naming the repository
+(`[dr] tool = "pgbackrest"`, the endpoint's certificate verified by its `ca_file`) is
+restored by the DR suite end to end.
 
 One primary and one history serve every restore (module-scoped), restored two at a time:
 each restored server has its own archive-get spool beside its data directory.
@@ -13,9 +15,12 @@ each restored server has its own archive-get spool beside its data directory.
 
 from __future__ import annotations
 
+import json
+import os
 import pwd
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -29,7 +34,7 @@ import pytest
 from dr.archive import BaseBackup
 from dr.errors import BackupToolError, DrInputError, RecoveryTargetNotReachedError
 from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS, RESTORE_POINT, History, record_history
-from dr.ledger import Ledger, check_restore, read_restored
+from dr.ledger import TABLE, Ledger, check_restore, read_restored
 from dr.pgbackrest import CONFIG, PgBackRest
 from dr.primary import archiving_primary
 from dr.restore import NOT_REACHED, FetchedBackups, restore
@@ -41,6 +46,8 @@ from fixtures.providers.s3 import S3Endpoint, S3Provider
 from fixtures.tools import hand_to_service_user, service_user
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 RESTORES_AT_ONCE = 2
 
@@ -355,4 +362,48 @@ def test_a_profile_naming_a_pgbackrest_repository_gets_pgbackrest(
         "pg/main",
         "backups",
     )
-    assert tool.location.s3.verify_tls, "a profile's endpoint is always verified"
+    assert tool.location.s3.ca_file is None, "verified against the system's CAs"
+
+
+def test_a_profiles_pgbackrest_repository_is_restored_by_the_dr_suite(
+    pgbackrest_history: History, tls_s3: S3Endpoint, tmp_path: Path
+) -> None:
+    """End to end, as against staging: a profile naming this primary's pgBackRest repository
+    (`[dr] tool = "pgbackrest"`, its stanza and path) on an endpoint whose certificate its
+    `[services.s3] ca_file` verifies; the DR suite (`suites/dr/test_profile_restore.py`, in
+    its own pytest) restores the newest backup with its table and a measured RPO, and a
+    marker written now is in a restore to now."""
+    primary = pgbackrest_history.primary
+    postgres, location = primary.endpoint, primary.tool.location
+    assert tls_s3.ca_file is not None
+    profile = tmp_path / "pgbackrest-staging.toml"
+    profile.write_text(
+        '[target]\nname = "pgbackrest-staging"\n'
+        "[services.postgres]\n"
+        f'dsn = "postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.dbname}"\n'
+        'password = "${STAGING_PG_PASSWORD}"\n'
+        f'[services.s3]\nendpoint_url = "{tls_s3.endpoint_url}"\nbucket = "{tls_s3.bucket}"\n'
+        f'access_key_id = "{tls_s3.access_key_id}"\nsecret_access_key = "${{STAGING_S3_SECRET}}"\n'
+        f'ca_file = "{tls_s3.ca_file}"\n'
+        f'[dr]\ntool = "pgbackrest"\nbucket = "{tls_s3.bucket}"\nprefix = "{location.prefix}"\n'
+        f'stanza = "{location.server}"\ntables = ["{TABLE}"]\nwrite_markers = true\n'
+    )
+    criteria = tmp_path / "criteria.jsonl"
+    secrets = {
+        "STAGING_PG_PASSWORD": postgres.password,
+        "STAGING_S3_SECRET": tls_s3.secret_access_key,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/dr/test_profile_restore.py", "--target",
+         str(profile), "-p", "no:cacheprovider", f"--criteria-file={criteria}"],
+        cwd=REPO, env={**os.environ, **secrets}, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == pytest.ExitCode.OK, output[-3000:]
+    assert "2 passed" in output, output[-3000:]
+    rows = {row["criterion"]: row for row in map(json.loads, criteria.read_text().splitlines())}
+    assert (
+        rows["rpo"]["verdict"] == rows["rto"]["verdict"] == rows["pitr_exact"]["verdict"] == "pass"
+    )
+    assert rows["rpo"]["measured"] is not None

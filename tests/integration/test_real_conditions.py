@@ -16,6 +16,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,8 @@ import requests
 
 from alerting.bounds import fire_bound, resolve_bound
 from alerting.induced import RealCondition, induce_real_condition, profile_fault
-from alerting.rules import longest_window, rules_from_texts, shortened_rule_files
-from alerting.stack import TIMING, start_stack
+from alerting.rules import AlertRule, longest_window, rules_from_texts, shortened_rule_files
+from alerting.stack import TIMING, AlertStack, start_stack
 from alerting.webhook import WebhookReceiver
 from chaos.network import dependency_fault
 from drill.rehearsal import freezing_hooks
@@ -34,6 +36,7 @@ from fixtures.launcher import ServiceLauncher
 from fixtures.profile import TargetProfile, load_profile
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 from system.deadline import WaitTimeoutError
+from system.description import ProfileFault
 from system.sampling import Sampler
 from tests.reference import DESCRIPTION
 
@@ -125,26 +128,19 @@ def test_a_slow_dependency_under_a_staging_timeout_fires_p95_latency_high(
         starter, receiver, {ALERTS.job: f"{target.host}:{target.port}"}, texts, ALERTS.job
     )
     stack.wait_until_scraping({rule_name})
-    bounds = (
-        fire_bound(TIMING, rule.for_seconds, fault.detection),
-        resolve_bound(TIMING, longest_window(rule.expr), fault.detection),
-    )
-    measured = induce_real_condition(
-        alertmanager_url=stack.alertmanager_url,
-        api_url=target.url,
-        rule=rule_name,
-        labels=dict(ALERTS.induce[rule_name].labels),
-        fault=fault,
-        apply_fault=lambda: dependency_fault(
+    measured, bounds = _induced(
+        stack,
+        target.url,
+        rule,
+        fault,
+        lambda: dependency_fault(
             toxiproxy,
             target.proxies["neo4j"],
             "latency",
             latency_seconds=fault.latency,
             reaper=service_launcher.reaper,
         ),
-        sampler=Sampler(DESCRIPTION),
-        bounds=bounds,
-        reaper=service_launcher.reaper,
+        service_launcher,
     )
     assert measured.alert["labels"]["database"] == "neo4j"
     assert 0 < measured.fired <= bounds[0]
@@ -153,6 +149,34 @@ def test_a_slow_dependency_under_a_staging_timeout_fires_p95_latency_high(
     assert not _silences(stack.alertmanager_url)
     with toxiproxy.client() as client:
         assert not [toxic for proxy in client.proxies().values() for toxic in proxy.toxics]
+
+
+def _induced(
+    stack: AlertStack,
+    api_url: str,
+    rule: AlertRule,
+    fault: ProfileFault,
+    apply_fault: Callable[[], AbstractContextManager[Any]],
+    service_launcher: ServiceLauncher,
+) -> tuple[RealCondition, tuple[float, float]]:
+    """`rule`'s condition brought about by `apply_fault` on the test stack, within the
+    bounds the test timing and the fault's detection give (returned beside it)."""
+    bounds = (
+        fire_bound(TIMING, rule.for_seconds, fault.detection),
+        resolve_bound(TIMING, longest_window(rule.expr), fault.detection),
+    )
+    measured = induce_real_condition(
+        alertmanager_url=stack.alertmanager_url,
+        api_url=api_url,
+        rule=rule.name,
+        labels=dict(ALERTS.induce[rule.name].labels),
+        fault=fault,
+        apply_fault=apply_fault,
+        sampler=Sampler(DESCRIPTION),
+        bounds=bounds,
+        reaper=service_launcher.reaper,
+    )
+    return measured, bounds
 
 
 def _silences(alertmanager_url: str) -> list[dict[str, Any]]:
@@ -187,20 +211,13 @@ def test_a_target_stopped_by_the_profiles_hook_fires_service_down_and_is_started
     assert api.process is not None
     hooks = freezing_hooks(api.process.pid)
     profile = _profile(tmp_path / "hooked.toml", target.url, hooks)
-    bounds = (
-        fire_bound(TIMING, rule.for_seconds, fault.detection),
-        resolve_bound(TIMING, 0.0, fault.detection),
-    )
-    measured = induce_real_condition(
-        alertmanager_url=stack.alertmanager_url,
-        api_url=target.url,
-        rule=rule_name,
-        labels=dict(ALERTS.induce[rule_name].labels),
-        fault=fault,
-        apply_fault=lambda: target_stopped(profile, reaper=service_launcher.reaper),
-        sampler=Sampler(DESCRIPTION),
-        bounds=bounds,
-        reaper=service_launcher.reaper,
+    measured, bounds = _induced(
+        stack,
+        target.url,
+        rule,
+        fault,
+        lambda: target_stopped(profile, reaper=service_launcher.reaper),
+        service_launcher,
     )
     assert measured.alert["labels"]["job"] == ALERTS.job
     assert 0 < measured.fired <= bounds[0]

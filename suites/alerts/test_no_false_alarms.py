@@ -4,8 +4,9 @@ Pushgateway (`[alerts] healthy`), for several evaluation cycles.
 
 The series that window leaves in the stack's Prometheus are then what every selector of the
 production rules is checked against (`alerting/series.py`): a rule whose metric or label
-the real target does not export passes promtool's unit tests and never fires. One row of
-`alert_live_series`, at no extra wait."""
+the real target does not export passes promtool's unit tests and never fires. The SLO's
+rules (Sloth's recordings and alerts) are in the stack as written, and checked the same
+way. One row of `alert_live_series`, at no extra wait."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from typing import Any
 import pytest
 
 from alerting.conditions import push_healthy
+from alerting.deployed import rule_directories, rule_texts, written_rules
 from alerting.e2e import expect_silence, prepare
 from alerting.errors import FalseAlarmError
-from alerting.rules import RuleSet, load_rules, rule_files
+from alerting.rules import RuleSet
 from alerting.series import Report, check_live_series
 from alerting.stack import AlertStack
 from alerting.traffic import Traffic
@@ -53,15 +55,25 @@ def _alarms(stack: AlertStack) -> set[str]:
     return firing | notified
 
 
+def _slo_rules(alerts: Alerts) -> dict[str, str]:
+    """The SLO's rules as written (Sloth's recordings and alerts, the budget's): in the
+    stack for their recorded series, which the live-series check reads. Their production
+    windows and `for:` cannot fire within the window; their own proof is
+    test_slo_burn_rate.py's."""
+    return rule_texts([Path(alerts.slo.rules)]) if alerts.slo is not None else {}
+
+
 def _live_series(prometheus_url: str, alerts: Alerts, criteria: Criteria) -> Report:
     """The production rules' selectors against the Prometheus's series (the test profile's
-    rules differ only in `for:` and windows): one row, the findings as evidence."""
-    directory = Path(alerts.rules)
-    rules = load_rules(rule_files(directory))
-    report = check_live_series(prometheus_url, rules.values())
+    rules differ only in `for:` and windows), the SLO's included: one row, the findings as
+    evidence."""
+    directories = rule_directories(alerts)
+    rules = written_rules(directories)
+    report = check_live_series(prometheus_url, rules)
+    names = ", ".join(f"{directory.parent.name}/{directory.name}" for directory in directories)
     criteria.within(
         criterion="alert_live_series",
-        scope=f"{len(rules)} rules of {directory.parent.name}/{directory.name}",
+        scope=f"{len(rules)} rules of {names}",
         bound=0,
         unit="selectors",
         measured=report.failing_selectors,
@@ -86,7 +98,7 @@ def test_no_alert_fires_on_a_healthy_target_under_normal_load(
     stack, situation = prepare(
         starter,
         receiver,
-        test_profile.texts,
+        {**test_profile.texts, **_slo_rules(system_alerts)},
         set(test_profile.rules),
         job=system_alerts.job,
         target=True,

@@ -20,8 +20,8 @@ The profile has `destructive = false`, lets the harness induce the rules `--indu
 names the archive (`[dr]`) with `write_markers = true`, and allows latency chaos through
 its Toxiproxy, and the kinds of the profile faults it induces; where one is a kill
 (ServiceDown), `[hooks]` that freeze and release the target's process group, as a
-platform's own stop and start commands would. `--no-opt-in` writes one that allows none
-of these.
+platform's own stop and start commands would (used only with `--destructive`, which writes
+`destructive = true`). `--no-opt-in` writes one that allows none of these.
 """
 
 from __future__ import annotations
@@ -86,6 +86,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-opt-in", action="store_true", help="a profile that allows no push, write or chaos"
     )
+    parser.add_argument(
+        "--destructive",
+        action="store_true",
+        help="a profile with destructive = true: the drill may stop the target through its "
+        "[hooks] (ServiceDown) and run the destructive tests a profile allows",
+    )
     parser.add_argument("--system", default=DEFAULT_SYSTEM, help="the system description")
     parser.add_argument(
         "--induce",
@@ -116,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = Path(arguments.profile).resolve()
     alerts = system.description.alerts
     induce = arguments.induce or (default_induce(system) if alerts else [])
-    opt_in = None if arguments.no_opt_in else OptIn(tuple(induce))
+    opt_in = None if arguments.no_opt_in else OptIn(tuple(induce), arguments.destructive)
     try:
         serve(launcher, system, profile, opt_in=opt_in, stop=stop)
     except HarnessError as error:
@@ -146,9 +152,11 @@ def default_induce(system: System) -> list[str]:
 
 @dataclass(frozen=True)
 class OptIn:
-    """What the rehearsal's profile allows: pushes for these rules, marker writes, latency."""
+    """What the rehearsal's profile allows: pushes for these rules, marker writes, latency;
+    destructive faults (stopping the target) only when `destructive`."""
 
     induce: tuple[str, ...]
+    destructive: bool = False
 
 
 def serve(
@@ -309,7 +317,7 @@ def profile_text(
         "[target]",
         'name = "staging-rehearsal"',
         f'system = "{system.source}"',
-        "destructive = false",
+        f"destructive = {'true' if opt_in is not None and opt_in.destructive else 'false'}",
         "",
         "[services.api]",
         f'url = "{target.url}"',

@@ -11,8 +11,9 @@ own: these run against a profile only.
 Where `[alerts] induce` names a rule whose inducement has a `profile_fault` and `[chaos]
 allow` its kind, the real condition is created (a drill-only test: production `for:` and
 windows take minutes): a fault on one dependency through the profile's Toxiproxy while
-traffic is sent, or (kind `kill`: ServiceDown) the target stopped by the profile's own
-`[hooks] stop_api` and started again by its `start_api` (`fixtures/hooks.py`). Every
+traffic is sent, or (kind `kill`: ServiceDown; destructive, so only where the profile
+sets `destructive = true`) the target stopped by the profile's own `[hooks] stop_api` and
+started again by its `start_api` (`fixtures/hooks.py`). Every
 alert of the target's job is silenced meanwhile (nobody is paged; the silence expires by
 itself); the alert must be active in the profile's Alertmanager within its bound, routed
 (by the configuration that Alertmanager loaded) to the receivers the description's
@@ -20,9 +21,9 @@ itself); the alert must be active in the profile's Alertmanager within its bound
 
 Every selector of the system's rules — the alert rules and the SLO's, Sloth's recordings
 included — must also select series in the profile's Prometheus (`alerting/series.py`;
-locally `test_no_false_alarms.py` checks the alert rules against a healthy window's
-series). A metric the drill itself publishes (the description's pushed results)
-may not be there before a drill has run: its absence is a note, not a failure.
+locally `test_no_false_alarms.py` checks them against a healthy window's series). A
+metric the drill itself publishes (the description's pushed results) may not be there
+before a drill has run: its absence is a note, not a failure.
 """
 
 from __future__ import annotations
@@ -191,6 +192,13 @@ def test_a_real_condition_in_the_profiles_environment_fires_routes_and_resolves(
     description = harness_context.system.description
     assert description.alerts is not None  # plugins/alert_selection.py: induce is checked
     fault = profile_fault(description, fault_rule_name)
+    profile = service_launcher.profile
+    if fault.kind == "kill" and not profile.destructive:
+        pytest.skip(
+            f"{fault_rule_name} is brought about by {fault.describe()}: destructive, "
+            f"refused against {profile.describe()} unless its profile sets destructive = true "
+            "under [target]"
+        )
     labels = dict(description.alerts.induce[fault_rule_name].labels)
     prometheus, alertmanager, api = (
         request.getfixturevalue(name) for name in ("prometheus", "alertmanager", "api")

@@ -232,8 +232,8 @@ class Hooks(_Strict):
     """The environment's own commands for what the harness cannot do to a target it did not
     start (argv, no shell; `${NAME}` from the environment). `stop_api` makes the target stop
     answering (e.g. `kubectl scale deploy/api --replicas=0`), `start_api` brings it back;
-    both or neither. Used only where `[chaos] allow` has "kill" and `[alerts] induce` names
-    a rule brought about that way (ServiceDown)."""
+    both or neither. Used only where `[chaos] allow` has "kill", `[alerts] induce` names a
+    rule brought about that way (ServiceDown) and `[target] destructive = true`."""
 
     stop_api: list[str] | None = Field(None, min_length=1, description="argv: the target stops")
     start_api: list[str] | None = Field(

@@ -184,7 +184,7 @@ class _Recovery:
 
 
 def measure_recovery(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     s3: S3Endpoint,
     start_target: Callable[..., Any],
     *,
@@ -199,7 +199,7 @@ def measure_recovery(
     the probe record's id, the first of a fresh database, is nobody else's); the rest are
     the harness's real servers. `expected`: what the restore must hold, checked after it."""
     skipped = data_check_skipped(description)
-    with archiving_primary(native_launcher, s3, archive_timeout_seconds) as primary:
+    with archiving_primary(dr_launcher, s3, archive_timeout_seconds) as primary:
         target = start_target(postgres=primary.endpoint, seed=False, warm=False)  # it notices
         url, spec = target.endpoint.url, description.health
         timed_wait(  # healthy before the failure, or its detection means nothing
@@ -225,9 +225,7 @@ def measure_recovery(
             "the health check turning unhealthy",
         )
         target.stop()
-        restored = restore(
-            native_launcher, primary.tool, RecoveryTarget("latest"), primary.work_root
-        )
+        restored = restore(dr_launcher, primary.tool, RecoveryTarget("latest"), primary.work_root)
         holdings = None
         try:
             recovery.phases["fetch_backup"] = restored.phases.get("fetch_backup", 0.0)

@@ -120,6 +120,7 @@ class _RecoveringPostgres(PostgresProvider):
 
     def native(self, workdir: Path, port: int) -> NativeLaunch[PostgresEndpoint]:
         launch = super().native(workdir, port)
+        assert self.log_path is not None
         return NativeLaunch(replace(launch.process, log_path=self.log_path), launch.endpoint)
 
 

@@ -120,7 +120,9 @@ def _link(
 def base_backup(primary: PostgresEndpoint, address: tuple[str, int], target: Path) -> Path:
     """`pg_basebackup` of the running primary into `target` (WAL streamed alongside)."""
     if primary.bindir is None:
-        raise StandbyError("a standby needs the native backend's pg_basebackup (--backend native)")
+        raise StandbyError(
+            "a standby needs pg_basebackup on this machine (scripts/bootstrap installs it)"
+        )
     host, port = address
     argv = [
         str(primary.bindir / "pg_basebackup"),
@@ -255,7 +257,9 @@ def rejoin(
     onto the new primary's timeline, then started streaming from it. The caller stops it."""
     data = old.endpoint.data_dir
     if data is None or old.endpoint.bindir is None:
-        raise StandbyError("rejoining needs the native backend's data directory and pg_rewind")
+        raise StandbyError(
+            "rejoining needs the old primary's data directory and pg_rewind on this machine"
+        )
     # A promoted server writes its new timeline to pg_control at its next checkpoint, which
     # fast promotion leaves for later: before it, pg_rewind sees one timeline and, finding
     # "no rewind required", leaves the old primary ahead of the fork.

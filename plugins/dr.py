@@ -2,9 +2,10 @@
 seed, an archiving primary with a recorded commit history (`dr.history`), and fresh
 stores for a system that loses its primary (`recovery_stores`).
 
-Restores start a Postgres on a restored data directory, which only the native backend can
-do; on another backend (or a file profile, where the harness must not restore into the
-source) the tests that need it are skipped, saying why.
+Restores start a Postgres on a restored data directory, on the native backend (a process)
+or the containers backend (`DR_IMAGE` on the harness's files); against a file profile the
+harness must not restore into the source, so the tests that need it are skipped, saying why
+(`suites/dr/test_profile_restore.py` restores a profile's archive on this machine instead).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from plugins.settings import HarnessContext
 
 
 @pytest.fixture(scope="session")
-def native_launcher(service_launcher: ServiceLauncher) -> ServiceLauncher:
-    """The launcher, if it can start a Postgres on a restored data directory."""
-    if service_launcher.backend is not Backend.NATIVE:
+def dr_launcher(service_launcher: ServiceLauncher) -> ServiceLauncher:
+    """The launcher, if it starts servers of its own (it restores, and kills primaries)."""
+    if service_launcher.backend is Backend.EXTERNAL:
         pytest.skip(
-            f"DR restores start Postgres on a restored data directory: needs the native "
-            f"backend (this run: {service_launcher.backend.value}; use --backend native)"
+            f"DR restores and failovers start and kill Postgres servers of the harness's own: "
+            f"against {service_launcher.profile.describe()} they run on this machine "
+            "(test_profile_restore.py restores the profile's archive here)"
         )
     return service_launcher
 
@@ -52,12 +54,10 @@ def dr_seed(harness_context: HarnessContext) -> int:
 
 
 @pytest.fixture(scope="module")
-def pitr_history(
-    native_launcher: ServiceLauncher, s3: S3Endpoint, dr_seed: int
-) -> Iterator[History]:
+def pitr_history(dr_launcher: ServiceLauncher, s3: S3Endpoint, dr_seed: int) -> Iterator[History]:
     """An archiving primary (autovacuum off) with the recorded history on it."""
     with archiving_primary(
-        native_launcher,
+        dr_launcher,
         s3,
         PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
         extra_settings={"autovacuum": "off"},

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.destructive
 @pytest.mark.drill  # the requirements' quarterly rehearsal; make test runs its negatives
 @pytest.mark.criteria("failover_rto", "replication_lag")
 def test_failover_to_the_standby_under_writes(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     toxiproxy: ToxiproxyEndpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -53,7 +53,7 @@ def test_failover_to_the_standby_under_writes(
         pytest.skip(f"{harness_context.system.describe()} has no [write_path]: no writes to count")
     with recovery_stores() as stores:
         failover = rehearse_failover(
-            native_launcher,
+            dr_launcher,
             toxiproxy,
             functools.partial(api_factory, **stores),
             description=description,

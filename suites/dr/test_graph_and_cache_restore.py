@@ -43,7 +43,7 @@ MARKER = ("reliability-harness:restore-marker", b"restored to one point")
 
 @pytest.mark.criteria("pitr_exact")
 def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     s3: S3Endpoint,
     neo4j_factory: Callable[..., Any],
     redis_factory: Callable[..., Any],
@@ -58,12 +58,12 @@ def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
             f"{system.describe()} has no [dr.consistency] or does not keep Neo4j and Redis "
             "beside Postgres ([local] services): no stores to restore to one point"
         )
-    with archiving_primary(native_launcher, s3, PR_GATE_ARCHIVE_TIMEOUT_SECONDS) as primary:
+    with archiving_primary(dr_launcher, s3, PR_GATE_ARCHIVE_TIMEOUT_SECONDS) as primary:
         graph = neo4j_factory()
         cache = redis_factory()
         neo4j, redis = graph.endpoint, cache.endpoint
         seeder = ApiProvider(primary.endpoint, neo4j, redis, system=system, entities=RECORDS)
-        native_launcher.start(seeder).stop()  # the system's own seed command fills them
+        dr_launcher.start(seeder).stop()  # the system's own seed command fills them
         client = redis.client()
         client.set(*MARKER)
         client.close()
@@ -72,10 +72,10 @@ def test_postgres_neo4j_and_redis_restore_to_one_consistent_point(
         primary.tool.backup(primary.endpoint, "consistent")
         switch_and_wait_archived(primary.endpoint.dsn)
         dump = dump_neo4j(graph, primary.work_root / "neo4j-dump")
-        snapshot = snapshot_redis(redis, primary.work_root / "redis-snapshot")
+        snapshot = snapshot_redis(cache, primary.work_root / "redis-snapshot")
 
         restored_pg = restore(
-            native_launcher, primary.tool, RecoveryTarget("latest"), primary.work_root
+            dr_launcher, primary.tool, RecoveryTarget("latest"), primary.work_root
         )
         restored_graph = neo4j_factory()
         load_neo4j(restored_graph, dump)

@@ -126,7 +126,7 @@ class Restores:
 
 @pytest.fixture(scope="module")
 def restored_cases(
-    request: pytest.FixtureRequest, pitr_history: History, native_launcher: ServiceLauncher
+    request: pytest.FixtureRequest, pitr_history: History, dr_launcher: ServiceLauncher
 ) -> Iterator[Restores]:
     """The selected tests' restores (those that must succeed and those that must fail),
     two at a time: a restore waits on its WAL fetches (a process per segment) as much as on
@@ -151,7 +151,7 @@ def restored_cases(
 
     def one(case: Case) -> Restored:
         target = case.pick(pitr_history.ledger)
-        result = restore(native_launcher, primary.tool, target, primary.work_root, fetched=fetched)
+        result = restore(dr_launcher, primary.tool, target, primary.work_root, fetched=fetched)
         try:
             return Restored(target, read_restored(result.endpoint.dsn), dict(result.phases))
         finally:
@@ -162,7 +162,7 @@ def restored_cases(
         own = primary.work_root / f"refused-{test}"
         own.mkdir()
         try:
-            restore(native_launcher, primary.tool, target, own, fetched=fetched).service.stop()
+            restore(dr_launcher, primary.tool, target, own, fetched=fetched).service.stop()
         except RecoveryTargetNotReachedError as error:
             return Refused(target, error, sorted(path.name for path in own.iterdir()))
         return Refused(target, None, sorted(path.name for path in own.iterdir()))

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.destructive
 
 
 def _measured(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     s3: S3Endpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -55,7 +55,7 @@ def _measured(
     expected = expected_holdings(description.dr, context.profile.dr)
     with recovery_stores() as stores:
         recovered = measure_recovery(
-            native_launcher,
+            dr_launcher,
             s3,
             functools.partial(api_factory, **stores),
             description=description,
@@ -88,7 +88,7 @@ def _require_holdings(recovered: Recovered) -> None:
 
 @pytest.mark.pr_gate
 def test_rpo_and_rto_after_losing_the_primary(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     s3: S3Endpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -99,7 +99,7 @@ def test_rpo_and_rto_after_losing_the_primary(
     slo = harness_context.slo
     write_seconds = random.uniform(6.0, 12.0)  # noqa: S311 - a random moment, not security
     recovered = _measured(
-        native_launcher,
+        dr_launcher,
         s3,
         api_factory,
         recovery_stores,
@@ -142,7 +142,7 @@ DRILL_SIZES_MB = (10, 100, 1000)
 @pytest.mark.drill
 @pytest.mark.criteria("rto")
 def test_rto_by_database_size(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     s3: S3Endpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -164,7 +164,7 @@ def test_rto_by_database_size(
         largest = megabytes == DRILL_SIZES_MB[-1]
         window = (60.0, 120.0) if largest else (6.0, 12.0)
         recovered = _measured(
-            native_launcher,
+            dr_launcher,
             s3,
             api_factory,
             recovery_stores,

@@ -37,7 +37,9 @@ SETTINGS = {
 def test_the_postgres_container_command_is_one_the_real_server_takes(
     postgres: PostgresEndpoint, name: str, expected: str
 ) -> None:
-    command = PostgresProvider(settings=SETTINGS).container().command
+    spec = PostgresProvider(settings=SETTINGS).container().on_host_port(postgres.port)
+    assert postgres.data_dir is not None
+    command = spec.in_workdir(postgres.data_dir.parent, postgres.data_dir.parent).command
     assert command[0] == "postgres", "the official entrypoint runs it as the server"
     assert postgres.bindir is not None
     assert postgres.data_dir is not None

@@ -30,6 +30,13 @@ from neo4j import GraphDatabase
 
 from alerting.stack import evaluating_prometheus
 from alerting.webhook import WebhookReceiver
+from dr.errors import RecoveryTargetNotReachedError
+from dr.history import PR_GATE_ARCHIVE_TIMEOUT_SECONDS, record_history
+from dr.ledger import check_restore, read_restored
+from dr.primary import archiving_primary
+from dr.restore import restore
+from dr.standby import promote, rejoin, standby_pair
+from dr.targets import RecoveryTarget
 from fixtures.backend import Backend
 from fixtures.containers import SESSION_LABEL
 from fixtures.engine import EngineReady
@@ -149,27 +156,6 @@ def test_every_service_starts_on_the_local_images_and_answers_its_client(
 
     toxiproxy = databases.toxiproxy
     assert requests.get(f"{toxiproxy.url}/version", timeout=5).ok
-
-
-def test_postgres_takes_archive_settings_on_containers(
-    containers_launcher: ServiceLauncher,
-) -> None:
-    """What every DR suite asks for: each `-c` setting reaches the server as it was meant."""
-    settings = {
-        "wal_level": "replica",
-        "archive_mode": "on",
-        "archive_command": "'test ! -f /tmp/%f && cp %p ''/tmp/%f'''",
-        "archive_timeout": "60",
-    }
-    service = containers_launcher.start(PostgresProvider(settings=settings))
-    try:
-        with psycopg.connect(service.endpoint.dsn, connect_timeout=5) as db:
-            shown = {name: db.execute(f"SHOW {name}").fetchone() for name in settings}
-    finally:
-        service.stop()
-    assert shown["archive_mode"] == ("on",)
-    assert shown["archive_command"] == ("test ! -f /tmp/%f && cp %p '/tmp/%f'",)
-    assert shown["archive_timeout"] == ("1min",)
 
 
 def test_the_api_goes_through_a_containerised_toxiproxy_that_really_delays_it(
@@ -309,3 +295,59 @@ def test_a_paused_container_answers_again_after_resume(
     assert not service.control.alive() if service.control else False
     service.restart()
     assert redis.Redis(host=endpoint.host, port=endpoint.port, socket_timeout=5).ping()
+
+
+def test_dr_archives_restores_exactly_and_fails_over_on_containers(
+    containers_launcher: ServiceLauncher, databases: Databases
+) -> None:
+    """The DR code on the containers backend (`DR_IMAGE` on the harness's files): an
+    archiving primary's WAL through Barman Cloud inside its container, a restore to a
+    transaction id matching the ledger exactly, a target beyond the archive refused at once
+    in Postgres's words, and a synchronous standby (`pg_basebackup` of a container) promoted
+    after its primary is killed, the old primary rewound (`pg_rewind` of its files) and
+    streaming from it again."""
+    s3 = containers_launcher.start(S3Provider()).endpoint
+    with archiving_primary(containers_launcher, s3, PR_GATE_ARCHIVE_TIMEOUT_SECONDS) as primary:
+        assert primary.service.backend is Backend.CONTAINERS
+        history = record_history(primary, seed=20261206)
+        ledger = history.ledger
+        target = RecoveryTarget("xid", str(ledger.batches[ledger.middle()].xid), inclusive=False)
+        restored = restore(containers_launcher, primary.tool, target, primary.work_root)
+        try:
+            assert restored.service.backend is Backend.CONTAINERS
+            assert restored.wal_segments_restored > 0, "WAL fetched by restore_command inside"
+            assert {"start", "replay_wal", "promote"} <= restored.phases.keys(), restored.phases
+            check_restore(ledger, target, read_restored(restored.endpoint.dsn))
+        finally:
+            restored.service.stop()
+        began = time.monotonic()
+        with pytest.raises(RecoveryTargetNotReachedError, match="before configured recovery"):
+            restore(containers_launcher, primary.tool, ledger.time_beyond(), primary.work_root)
+        assert time.monotonic() - began < 60, "the exited container ends the wait at once"
+
+    with standby_pair(containers_launcher, databases.toxiproxy, synchronous=True) as pair:
+        with psycopg.connect(pair.primary.endpoint.dsn, autocommit=True) as db:
+            db.execute("CREATE TABLE kept (id int)")
+            db.execute("INSERT INTO kept SELECT generate_series(1, 100)")
+        pair.primary.kill()
+        promote(pair.standby.endpoint)
+        with psycopg.connect(pair.standby.endpoint.dsn, autocommit=True) as db:
+            kept = db.execute("SELECT count(*) FROM kept").fetchone()
+            db.execute("INSERT INTO kept VALUES (101)")
+        assert kept == (100,), "a synchronous standby has every acknowledged write"
+        rejoined = rejoin(containers_launcher, pair.primary, pair.standby.endpoint, pair.work_root)
+        try:
+            wait_until(
+                lambda: _count(rejoined.endpoint.dsn) == 101 or NotYet("not replayed yet"),
+                seconds=30,
+                what="the rewound old primary replaying the new primary's write",
+                retry_on=(psycopg.OperationalError,),
+            )
+        finally:
+            rejoined.stop()
+
+
+def _count(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as db:
+        row = db.execute("SELECT count(*) FROM kept").fetchone()
+    return int(row[0]) if row is not None else 0

@@ -35,13 +35,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_target_off_by_one_batch_names_the_extra_rows(
-    pitr_history: History, native_launcher: ServiceLauncher
+    pitr_history: History, dr_launcher: ServiceLauncher
 ) -> None:
     ledger = pitr_history.ledger
     k = ledger.middle()
     restored_at, expected_at = ledger.time_between(k), ledger.time_between(k - 1)
     result = restore(
-        native_launcher, pitr_history.primary.tool, restored_at, pitr_history.primary.work_root
+        dr_launcher, pitr_history.primary.tool, restored_at, pitr_history.primary.work_root
     )
     try:
         rows = read_restored(result.endpoint.dsn)
@@ -53,7 +53,7 @@ def test_a_target_off_by_one_batch_names_the_extra_rows(
 
 
 def test_a_deleted_wal_segment_never_passes_silently(
-    pitr_history: History, native_launcher: ServiceLauncher
+    pitr_history: History, dr_launcher: ServiceLauncher
 ) -> None:
     tool = pitr_history.primary.tool
     backup = tool.backups()[-1]
@@ -67,7 +67,7 @@ def test_a_deleted_wal_segment_never_passes_silently(
     target = RecoveryTarget("time", last.isoformat(sep=" "), True)
     failure: RestoreFailedError | None = None
     try:
-        result = restore(native_launcher, tool, target, pitr_history.primary.work_root)
+        result = restore(dr_launcher, tool, target, pitr_history.primary.work_root)
     except RestoreFailedError as error:
         failure = error
     if failure is not None:
@@ -82,7 +82,7 @@ def test_a_deleted_wal_segment_never_passes_silently(
 
 
 def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     s3: S3Endpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -91,7 +91,7 @@ def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
     """Production's 60 s archive_timeout against a 3 s bound: 5 s of writes are lost."""
     with recovery_stores() as stores:
         point = measure_recovery(
-            native_launcher,
+            dr_launcher,
             s3,
             functools.partial(api_factory, **stores),
             description=harness_context.system.description,
@@ -115,21 +115,21 @@ def test_archive_timeout_above_the_rpo_bound_fails_the_rpo_check(
     ids=["unparsable", "no-offset", "future", "before-first-backup"],
 )
 def test_a_bad_target_time_is_one_line_and_restores_nothing(
-    pitr_history: History, native_launcher: ServiceLauncher, text: str, message: str
+    pitr_history: History, dr_launcher: ServiceLauncher, text: str, message: str
 ) -> None:
     work_root = pitr_history.primary.work_root
     before = set(work_root.iterdir())
-    running = len(native_launcher.running())
+    running = len(dr_launcher.running())
     with pytest.raises(DrInputError, match=message) as failure:
         restore(
-            native_launcher,
+            dr_launcher,
             pitr_history.primary.tool,
             RecoveryTarget("time", text, True),
             work_root,
         )
     assert "\n" not in str(failure.value)
     assert set(work_root.iterdir()) == before
-    assert len(native_launcher.running()) == running
+    assert len(dr_launcher.running()) == running
 
 
 def test_a_missing_bucket_is_one_line(pitr_history: History) -> None:

@@ -33,7 +33,7 @@ CUT_SECONDS = 3.0
 
 def _rehearse(
     synchronous: bool,
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     toxiproxy: ToxiproxyEndpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -41,7 +41,7 @@ def _rehearse(
 ) -> Failover:
     with recovery_stores() as stores:
         failover = rehearse_failover(
-            native_launcher,
+            dr_launcher,
             toxiproxy,
             functools.partial(api_factory, **stores),
             description=context.system.description,
@@ -55,7 +55,7 @@ def _rehearse(
 
 
 def test_a_cut_off_standby_loses_acknowledged_writes_if_asynchronous_none_if_synchronous(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
     toxiproxy: ToxiproxyEndpoint,
     api_factory: Callable[..., Any],
     recovery_stores: FreshStores,
@@ -63,7 +63,7 @@ def test_a_cut_off_standby_loses_acknowledged_writes_if_asynchronous_none_if_syn
 ) -> None:
     """Both rehearsals at once (each on stores, a pair and a target of its own): the
     assertions are on counts and on a window seconds wide, not on latency."""
-    arguments = (native_launcher, toxiproxy, api_factory, recovery_stores, harness_context)
+    arguments = (dr_launcher, toxiproxy, api_factory, recovery_stores, harness_context)
     with ThreadPoolExecutor(max_workers=2) as pool:
         asynchronous = pool.submit(_rehearse, False, *arguments)
         synchronous = pool.submit(_rehearse, True, *arguments)

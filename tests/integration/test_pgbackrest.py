@@ -53,9 +53,9 @@ RESTORES_AT_ONCE = 2
 
 
 @pytest.fixture(scope="module")
-def tls_s3(native_launcher: ServiceLauncher) -> Iterator[S3Endpoint]:
+def tls_s3(dr_launcher: ServiceLauncher) -> Iterator[S3Endpoint]:
     """The local S3 over TLS (pgBackRest speaks nothing else to S3), for this module."""
-    service = native_launcher.start(S3Provider(tls=True))
+    service = dr_launcher.start(S3Provider(tls=True))
     try:
         yield service.endpoint
     finally:
@@ -64,11 +64,11 @@ def tls_s3(native_launcher: ServiceLauncher) -> Iterator[S3Endpoint]:
 
 @pytest.fixture(scope="module")
 def pgbackrest_history(
-    native_launcher: ServiceLauncher, tls_s3: S3Endpoint, dr_seed: int
+    dr_launcher: ServiceLauncher, tls_s3: S3Endpoint, dr_seed: int
 ) -> Iterator[History]:
     """An archiving primary backed up by pgBackRest (autovacuum off), with the history."""
     with archiving_primary(
-        native_launcher,
+        dr_launcher,
         tls_s3,
         PR_GATE_ARCHIVE_TIMEOUT_SECONDS,
         extra_settings={"autovacuum": "off"},
@@ -142,7 +142,7 @@ class Restores:
 
 
 @pytest.fixture(scope="module")
-def restores(pgbackrest_history: History, native_launcher: ServiceLauncher) -> Iterator[Restores]:
+def restores(pgbackrest_history: History, dr_launcher: ServiceLauncher) -> Iterator[Restores]:
     primary = pgbackrest_history.primary
     fetched_dir = primary.work_root / "fetched"
     fetched_dir.mkdir()
@@ -150,7 +150,7 @@ def restores(pgbackrest_history: History, native_launcher: ServiceLauncher) -> I
 
     def one(case: Case) -> Restored:
         target = case.pick(pgbackrest_history.ledger)
-        result = restore(native_launcher, primary.tool, target, primary.work_root, fetched=fetched)
+        result = restore(dr_launcher, primary.tool, target, primary.work_root, fetched=fetched)
         try:
             with psycopg.connect(result.endpoint.dsn) as connection:
                 row = connection.execute("SHOW archive_mode").fetchone()
@@ -173,7 +173,7 @@ def restores(pgbackrest_history: History, native_launcher: ServiceLauncher) -> I
         own = primary.work_root / "refused"
         own.mkdir()
         try:
-            restore(native_launcher, primary.tool, target, own, fetched=fetched).service.stop()
+            restore(dr_launcher, primary.tool, target, own, fetched=fetched).service.stop()
         except RecoveryTargetNotReachedError as error:
             return Refused(target, error, sorted(path.name for path in own.iterdir()))
         return Refused(target, None, sorted(path.name for path in own.iterdir()))
@@ -329,17 +329,17 @@ def test_a_failing_command_is_one_line_naming_it(
 
 
 def test_pgbackrest_over_plain_http_is_refused_in_one_line(
-    native_launcher: ServiceLauncher,
+    dr_launcher: ServiceLauncher,
 ) -> None:
     plain = S3Endpoint("http://127.0.0.1:9", "wal-archive", "key", "secret")
-    running = len(native_launcher.running())
+    running = len(dr_launcher.running())
     with (
         pytest.raises(DrInputError, match=r"pgBackRest speaks only HTTPS to S3") as error,
-        archiving_primary(native_launcher, plain, tool="pgbackrest"),
+        archiving_primary(dr_launcher, plain, tool="pgbackrest"),
     ):
         pass
     assert "\n" not in str(error.value)
-    assert len(native_launcher.running()) == running
+    assert len(dr_launcher.running()) == running
 
 
 def test_a_profile_naming_a_pgbackrest_repository_gets_pgbackrest(

@@ -73,7 +73,8 @@ def standby_pair(
     launcher: ServiceLauncher, toxiproxy: ToxiproxyEndpoint, *, synchronous: bool
 ) -> Iterator[StandbyPair]:
     """A fresh primary and its streaming standby, both stopped (and the link's proxy
-    deleted) when the block ends. Native backend only (a base backup is a data directory)."""
+    deleted) when the block ends. Either local backend (on containers the servers share
+    the harness's files: `fixtures.containers`)."""
     with work_directory(launcher) as root, contextlib.ExitStack() as exits:
         primary = launcher.start(PostgresProvider(settings=PRIMARY_SETTINGS))
         exits.callback(primary.stop)

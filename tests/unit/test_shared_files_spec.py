@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fixtures.containers import PORT_PLACEHOLDER, WORKDIR_PLACEHOLDER, build_testcontainer
-from fixtures.images import ImageSet, image_for
+from fixtures.images import LOCAL_TAGS, ImageSet, build_command, image_for
 from fixtures.providers.postgres import DR_IMAGE, IMAGE, PostgresProvider
 from fixtures.tools import service_ids
 
@@ -105,3 +105,12 @@ def test_the_mount_reaches_docker_read_write(
     built = build_testcontainer(spec.on_host_port(25434))
     assert built.volumes[str(tmp_path)] == {"bind": str(tmp_path), "mode": "rw"}
     assert built._kwargs["network_mode"] == "host"
+
+
+def test_a_missing_dr_image_is_built_from_the_image_of_the_set_in_use() -> None:
+    assert build_command(DR_IMAGE, ImageSet.LOCAL) == "scripts/images/build postgres-dr"
+    assert build_command(DR_IMAGE, ImageSet.OFFICIAL) == (
+        f"docker build --build-arg BASE={IMAGE} -t {DR_IMAGE} scripts/images/postgres-dr"
+    )
+    dockerfile = Path(__file__).resolve().parents[2] / "scripts/images/postgres-dr/Dockerfile"
+    assert f"ARG BASE={LOCAL_TAGS['postgres']}\n" in dockerfile.read_text()

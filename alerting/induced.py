@@ -41,7 +41,7 @@ from alerting.bounds import Timing, fire_bound, resolve_bound
 from alerting.errors import AlertRuleError
 from alerting.traffic import Traffic
 from fixtures.lifecycle.reaper import Reaper, Undo
-from fixtures.profile import HOOKS
+from fixtures.profile import API_HOOKS
 from fixtures.pushgateway_client import delete, publish
 from system.deadline import wait_until
 from system.description import Description, ProfileFault, Push
@@ -141,7 +141,7 @@ def check_inducible(
                     f"[alerts] induce names {name}, induced through {fault.describe()}: "
                     f"add {fault.kind!r} to [chaos] allow, or take {name} out of [alerts] induce"
                 )
-            if fault.kind == "kill" and hooks is not None and not set(HOOKS) <= set(hooks):
+            if fault.kind == "kill" and hooks is not None and not set(API_HOOKS) <= set(hooks):
                 raise AlertRuleError(
                     f"[alerts] induce names {name}, induced by stopping the target: the "
                     "profile needs [hooks] stop_api and start_api (the environment's own "

@@ -22,20 +22,31 @@ their window (the failure - the oldest lost write) is the failover's recovery po
 rejoined as the new primary's standby, the new primary SIGKILLed in turn, the old one
 promoted and the target re-pointed at it, timed the same way; every write the failover
 kept must read back from it.
+
+Against a shared environment (`rehearse_profile_failover`) the harness starts nothing: the
+profile's `[hooks]` fail its primary (`fail_primary`), promote the standby and re-point the
+target where the environment does not do it by itself (`promote_standby`, `repoint`), and
+make it whole again afterwards (`restore_primary`, on every way out, by the reaper if the
+run dies). The phases, the ledger and the lag (on `[services.postgres] standby_dsn`) are
+measured the same way; after the restore every write the failover kept must read back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dr.recovery import DETECT_DEADLINE_SECONDS, HEALTHY_DEADLINE_SECONDS, answering, timed_wait
 from dr.standby import LagSampler, StandbyPair, promote, rejoin, standby_pair
+from fixtures.hooks import FAIL, RESTORE, primary_failed, run_hook
 from fixtures.launcher import RunningService, ServiceLauncher
+from fixtures.lifecycle.reaper import Reaper
+from fixtures.profile import FAILOVER_STEPS, TargetProfile
 from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint, proxy_disabled
 from fixtures.target_client import health
@@ -47,6 +58,11 @@ from system.description import Description
 WRITE_RATE = 20.0  # writes a second: one every 50 ms, as the archive RPO's writer
 WRITER_CAP_SECONDS = 600.0
 AFTER_FAILOVER_SECONDS = 1.0  # writes on the new primary too, before the ledger is read
+# A phase of the failover: its name and what takes it (promote the standby, re-point the
+# target); the time it takes is the phase's.
+Step = tuple[str, Callable[[], object]]
+# The profile's failover steps, by the phase each is.
+PROFILE_STEPS = dict(zip(FAILOVER_STEPS, ("promote", "repoint"), strict=True))
 
 
 @dataclass(frozen=True)
@@ -57,17 +73,23 @@ class FailBack:
     phases: dict[str, float]  # detect, promote, repoint, healthy
     check: LedgerCheck  # the writes the failover kept, read back after failing back
     smoke: list[SmokeResult]
+    rejoined: str = "the old primary rewound and streaming"  # what took rejoin_seconds
 
     @property
     def seconds(self) -> float:
         return sum(self.phases.values())
 
     def describe(self) -> str:
+        kept = f"the writes the failover kept: {self.check.describe()}"
+        if "detect" not in self.phases:  # an environment's own restore: no outage to time
+            return (
+                f"after {self.rejoined} ({self.rejoin_seconds:.2f} s) healthy in "
+                f"{self.seconds:.2f} s; {kept}"
+            )
         parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.phases.items())
         return (
-            f"fail back RTO {self.seconds:.2f} s ({parts}) after the old primary rewound and "
-            f"streaming in {self.rejoin_seconds:.2f} s; the writes the failover kept: "
-            f"{self.check.describe()}"
+            f"fail back RTO {self.seconds:.2f} s ({parts}) after {self.rejoined} in "
+            f"{self.rejoin_seconds:.2f} s; {kept}"
         )
 
 
@@ -188,9 +210,8 @@ def rehearse_failover(
             time.sleep(write_seconds)
             failed_at = _fail(pair, launcher, forced_lag_seconds)
             lag = sampler.stop()
-            phases = _fail_over(
-                pair.standby.endpoint, toxiproxy, target.endpoint, description, failed_at
-            )
+            steps = _local_steps(pair.standby.endpoint, toxiproxy, target.endpoint)
+            phases = _fail_over(url, description, failed_at, steps)
             smoke = run_smoke(url, description.smoke)
             time.sleep(AFTER_FAILOVER_SECONDS)
         finally:
@@ -239,7 +260,8 @@ def _fail_back(
     rejoin_seconds = time.monotonic() - started
     pair.standby.kill()
     failed_at = time.time()
-    phases = _fail_over(old.endpoint, pair.toxiproxy, target, description, failed_at)
+    steps = _local_steps(old.endpoint, pair.toxiproxy, target)
+    phases = _fail_over(target.url, description, failed_at, steps)
     smoke = run_smoke(target.url, description.smoke)
     return FailBack(rejoin_seconds, phases, check_ledger(target.url, kept, path), smoke)
 
@@ -256,41 +278,166 @@ def _fail(pair: StandbyPair, launcher: ServiceLauncher, forced_lag_seconds: floa
         return time.time()
 
 
+def _local_steps(
+    promoted: PostgresEndpoint, toxiproxy: ToxiproxyEndpoint, target: Any
+) -> list[Step]:
+    """Promote `promoted`, then re-point the target's Postgres proxy at it."""
+
+    def repoint() -> None:
+        with toxiproxy.client() as client:
+            client.set_upstream(target.proxy_name("postgres"), f"{promoted.host}:{promoted.port}")
+
+    return [("promote", lambda: promote(promoted)), ("repoint", repoint)]
+
+
 def _fail_over(
-    promoted: PostgresEndpoint,
-    toxiproxy: ToxiproxyEndpoint,
-    target: Any,
+    url: str,
     description: Description,
     failed_at: float,
+    steps: Sequence[Step],
+    *,
+    bound_seconds: float | None = None,
+    failed_by: str = "the primary's loss",
 ) -> dict[str, float]:
-    """Detect, promote `promoted`, re-point the target's Postgres proxy at it, until healthy
-    with every smoke check passing: seconds per phase, from `failed_at` (wall clock)."""
-    url, spec = target.url, description.health
+    """Detect, take `steps`, until the target at `url` is healthy with every smoke check
+    passing: seconds per phase, from `failed_at` (wall clock). No wait goes on past
+    `bound_seconds` from the failure (the RTO bound: later cannot pass)."""
+    spec = description.health
     started = time.monotonic() - (time.time() - failed_at)
     phases: dict[str, float] = {}
 
     def mark(name: str) -> None:
         phases[name] = time.monotonic() - started - sum(phases.values())
 
-    timed_wait(
+    def wait(condition: Callable[[], bool | NotYet], deadline: float, what: str) -> None:
+        if bound_seconds is not None and bound_seconds < deadline + time.monotonic() - started:
+            deadline = max(0.5, bound_seconds - (time.monotonic() - started))
+            what += f" within the RTO bound ({bound_seconds:g} s from the failure)"
+        timed_wait(condition, deadline, what)
+
+    wait(
         answering(url, spec, healthy=False),
         DETECT_DEADLINE_SECONDS,
-        "the health check turning unhealthy after the primary's loss",
+        f"the health check turning unhealthy after {failed_by}",
     )
     mark("detect")
-    promote(promoted)
-    mark("promote")
-    with toxiproxy.client() as client:
-        client.set_upstream(target.proxy_name("postgres"), f"{promoted.host}:{promoted.port}")
-    mark("repoint")
+    for name, step in steps:
+        step()
+        mark(name)
+    wait(
+        _recovered(url, description),
+        HEALTHY_DEADLINE_SECONDS,
+        "the target healthy, its smoke checks passing",
+    )
+    mark("healthy")
+    return phases
+
+
+def _recovered(url: str, description: Description) -> Callable[[], bool | NotYet]:
+    """A condition: the health check answers healthy and every smoke check passes."""
 
     def recovered() -> bool | NotYet:
-        seen = health(url, spec)
+        seen = health(url, description.health)
         if not seen.ok:
             return NotYet(f"the health check: {seen.describe()}")
         failing = [r.line() for r in run_smoke(url, description.smoke) if not r.passed]
         return not failing or NotYet(f"smoke checks failing: {failing}")
 
-    timed_wait(recovered, HEALTHY_DEADLINE_SECONDS, "the target healthy, its smoke checks passing")
-    mark("healthy")
-    return phases
+    return recovered
+
+
+def rehearse_profile_failover(
+    profile: TargetProfile,
+    url: str,
+    *,
+    description: Description,
+    write_seconds: float,
+    bound_seconds: float,
+    standby: PostgresEndpoint | None = None,
+    reaper: Reaper | None = None,
+) -> Failover:
+    """The rehearsal against the environment `profile` describes, its target at `url`:
+    writes for `write_seconds`, the primary failed by `[hooks] fail_primary`, the phases
+    timed (the profile's `promote_standby` and `repoint` as theirs, where set; no wait past
+    `bound_seconds`), the ledger read back; then `[hooks] restore_primary` (also on every
+    other way out) and the writes the failover kept read back once more. `standby`: the
+    standby's lag is sampled until the failure. The caller checks `destructive`."""
+    path = description.write_path
+    if path is None:
+        raise ValueError("a failover rehearsal needs the system description's [write_path]")
+    steps: list[Step] = [
+        (phase, functools.partial(run_hook, profile, hook))
+        for hook, phase in PROFILE_STEPS.items()
+        if hook in profile.hooks
+    ]
+    timed_wait(
+        answering(url, description.health, healthy=True),
+        HEALTHY_DEADLINE_SECONDS,
+        f"{profile.describe()}'s target answering healthy before its primary is failed",
+    )
+    writer = Writer(url, path, rate=WRITE_RATE, deadline_seconds=WRITER_CAP_SECONDS, link=None)
+    sampler = LagSampler(standby) if standby is not None else None
+    writer.start()
+    if sampler is not None:
+        sampler.start()
+    try:
+        time.sleep(write_seconds)
+        failed_at = time.time()
+        with primary_failed(profile, reaper) as restore:
+            lag = sampler.stop() if sampler is not None else []
+            phases = _fail_over(
+                url,
+                description,
+                failed_at,
+                steps,
+                bound_seconds=bound_seconds,
+                failed_by=f"[hooks] {FAIL} (is it the primary the target writes to?)",
+            )
+            smoke = run_smoke(url, description.smoke)
+            time.sleep(AFTER_FAILOVER_SECONDS)
+            ledger = writer.stop()
+            check = check_ledger(url, ledger, path)
+            restored_seconds = restore()
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        writer.stop()
+    back = _after_restore(url, description, check, ledger, restored_seconds)
+    lost_window = max((failed_at - write.sent_at for write in _not_kept(check)), default=0.0)
+    standby_setting = description.dr.standby
+    how = [f"{FAIL} failed it"]
+    how += [f"{hook} for {phase}" for hook, phase in PROFILE_STEPS.items() if hook in profile.hooks]
+    return Failover(
+        standby_setting is not None and standby_setting.synchronous,
+        0.0,
+        phases,
+        lag,
+        check,
+        max(0.0, lost_window),
+        smoke,
+        f"the primary of {profile.describe()} ([hooks] {', '.join(how)})",
+        back,
+    )
+
+
+def _after_restore(
+    url: str, description: Description, check: LedgerCheck, ledger: Ledger, seconds: float
+) -> FailBack:
+    """After `[hooks] restore_primary` (`seconds`): the target healthy with its smoke
+    checks passing, and every write the failover kept still there."""
+    path = description.write_path
+    assert path is not None
+    healthy = timed_wait(
+        _recovered(url, description),
+        HEALTHY_DEADLINE_SECONDS,
+        f"the target healthy, its smoke checks passing, after [hooks] {RESTORE}",
+    )
+    lost = _not_kept(check)
+    kept = Ledger(ledger.run, [write for write in ledger.writes if write not in lost])
+    return FailBack(
+        seconds,
+        {"healthy": healthy},
+        check_ledger(url, kept, path),
+        run_smoke(url, description.smoke),
+        rejoined=f"[hooks] {RESTORE}",
+    )

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,7 @@ from dr.primary import work_directory
 from fixtures.launcher import RunningService, ServiceLauncher
 from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.lifecycle.reaper import Undo
-from fixtures.providers.postgres import PostgresEndpoint, PostgresProvider
+from fixtures.providers.postgres import Login, PostgresEndpoint, PostgresProvider
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 from fixtures.tools import service_user
 from system.deadline import NotYet, WaitTimeoutError, wait_until
@@ -78,24 +78,49 @@ def standby_pair(
     with work_directory(launcher) as root, contextlib.ExitStack() as exits:
         primary = launcher.start(PostgresProvider(settings=PRIMARY_SETTINGS))
         exits.callback(primary.stop)
-        link, address = exits.enter_context(_link(launcher, toxiproxy, primary.endpoint))
-        backup = base_backup(primary.endpoint, address, root / "base")
-        settings = {
-            "primary_conninfo": _quoted(_conninfo(primary.endpoint, address)),
-            "synchronous_standby_names": "''",  # once promoted, it waits for nobody
-        }
-        standby = launcher.start(
-            PostgresProvider(restore_from=backup, standby=True, settings=settings)
-        )
+        link, address = exits.enter_context(replication_link(launcher, toxiproxy, primary.endpoint))
+        standby = start_standby(launcher, primary.endpoint, address, root)
         exits.callback(standby.stop)
         wait_streaming(primary.endpoint)
         if synchronous:
-            _make_synchronous(primary.endpoint)
+            make_synchronous(primary.endpoint)
         yield StandbyPair(primary, standby, link, toxiproxy, synchronous, root)
 
 
+def start_standby(
+    launcher: ServiceLauncher,
+    primary: PostgresEndpoint,
+    address: tuple[str, int],
+    work_root: Path,
+    settings: Mapping[str, str] | None = None,
+) -> RunningService[PostgresEndpoint]:
+    """A standby of `primary` (a base backup under `work_root`, started in recovery)
+    streaming through `address`, logged into as the primary is; `settings` more
+    postgresql.conf lines (an archive command it takes up once promoted). The caller stops
+    it, and waits for it to stream (`wait_streaming`)."""
+    backup = base_backup(primary, address, work_root / f"base-{uuid.uuid4().hex[:6]}")
+    return _start_following(launcher, backup, primary, address, settings)
+
+
+def _start_following(
+    launcher: ServiceLauncher,
+    data: Path,
+    primary: PostgresEndpoint,
+    address: tuple[str, int],
+    settings: Mapping[str, str] | None,
+) -> RunningService[PostgresEndpoint]:
+    settings = {
+        **(settings or {}),
+        "primary_conninfo": _quoted(_conninfo(primary, address)),
+        "synchronous_standby_names": "''",  # once promoted, it waits for nobody
+    }
+    login = Login(primary.user, primary.password, primary.dbname)
+    provider = PostgresProvider(restore_from=data, standby=True, settings=settings, login=login)
+    return launcher.start(provider)
+
+
 @contextmanager
-def _link(
+def replication_link(
     launcher: ServiceLauncher, toxiproxy: ToxiproxyEndpoint, primary: PostgresEndpoint
 ) -> Iterator[tuple[str, tuple[str, int]]]:
     """A proxy from the standby to the primary; deleted afterwards (by the reaper if the
@@ -179,7 +204,8 @@ def wait_streaming(primary: PostgresEndpoint, seconds: float = STREAMING_DEADLIN
         raise StandbyError(str(timeout)) from None
 
 
-def _make_synchronous(primary: PostgresEndpoint) -> None:
+def make_synchronous(primary: PostgresEndpoint) -> None:
+    """The primary waits for the standby's flush before it acknowledges a commit."""
     with psycopg.connect(primary.dsn, autocommit=True) as connection:
         connection.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{APPLICATION_NAME}'")
         connection.execute("SELECT pg_reload_conf()")
@@ -252,10 +278,12 @@ def rejoin(
     old: RunningService[PostgresEndpoint],
     new_primary: PostgresEndpoint,
     work_root: Path,
+    settings: Mapping[str, str] | None = None,
 ) -> RunningService[PostgresEndpoint]:
     """The lost primary back as the new primary's standby: `pg_rewind` of its data directory
     (crash recovery first, as pg_rewind does for a server that was not shut down cleanly)
-    onto the new primary's timeline, then started streaming from it. The caller stops it."""
+    onto the new primary's timeline, then started streaming from it (`settings`: as
+    `start_standby`'s). The caller stops it."""
     data = old.endpoint.data_dir
     if data is None or old.endpoint.bindir is None:
         raise StandbyError(
@@ -293,11 +321,7 @@ def rejoin(
     moved = work_root / f"rewound-{uuid.uuid4().hex[:6]}"
     shutil.move(data, moved)
     address = (new_primary.host, new_primary.port)
-    settings = {
-        "primary_conninfo": _quoted(_conninfo(new_primary, address)),
-        "synchronous_standby_names": "''",
-    }
-    rejoined = launcher.start(PostgresProvider(restore_from=moved, standby=True, settings=settings))
+    rejoined = _start_following(launcher, moved, new_primary, address, settings)
     try:
         wait_streaming(new_primary)
     except StandbyError as error:

@@ -27,6 +27,8 @@ platform's own stop and start commands would (used only with `--destructive`, wh
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import secrets
 import signal
@@ -46,6 +48,8 @@ from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
 from alerting.webhook import WebhookReceiver
 from dr.buckets import seed_mirrored
 from dr.primary import archiving_primary
+from dr.standby import PRIMARY_SETTINGS
+from drill.failover_control import control_endpoint, control_hooks, replicated_database
 from fixtures.backend import Backend
 from fixtures.errors import HarnessError
 from fixtures.launcher import ServiceLauncher
@@ -177,16 +181,44 @@ def serve(
     # Random secrets, as an environment's are: the harness must mask them, and only them.
     s3: S3Endpoint = launcher.start(S3Provider(secret_key=_secret())).endpoint
     login = Login(password=_secret())
+    standby = system.description.dr.standby
+    failover = opt_in is not None and opt_in.destructive and standby is not None
     with (
         WebhookReceiver() as webhook,  # the receivers' integrations: nothing leaves
-        archiving_primary(launcher, s3, ARCHIVE_TIMEOUT_SECONDS, login=login) as primary,
+        archiving_primary(
+            launcher,
+            s3,
+            ARCHIVE_TIMEOUT_SECONDS,
+            extra_settings=PRIMARY_SETTINGS if failover else None,
+            login=login,
+        ) as primary,
+        contextlib.ExitStack() as exits,
     ):
         services: dict[str, Any] = {"postgres": primary.endpoint, "s3": s3}
+        toxiproxy = launcher.start(ToxiproxyProvider()).endpoint
+        database = None
+        if failover:
+            assert standby is not None
+            settings = primary.tool.postgres_settings(primary.archive_timeout_seconds)
+            database, endpoints = exits.enter_context(
+                replicated_database(
+                    launcher,
+                    toxiproxy,
+                    primary.service,
+                    settings=settings,
+                    synchronous=standby.synchronous,
+                    work_root=primary.work_root,
+                )
+            )
+            services["postgres"] = dataclasses.replace(
+                primary.endpoint, host=endpoints.writer[0], port=endpoints.writer[1]
+            )
+            services["postgres_standby"] = endpoints.reader
         if "neo4j" in needed:
             services["neo4j"] = launcher.start(Neo4jProvider(password=_secret())).endpoint
         if "redis" in needed:
             services["redis"] = launcher.start(RedisProvider()).endpoint
-        toxiproxy = launcher.start(ToxiproxyProvider()).endpoint
+        kinds = _kinds(system, opt_in)
         api = launcher.start(
             ApiProvider(
                 primary.endpoint,
@@ -199,6 +231,10 @@ def serve(
             )
         )
         target: ApiEndpoint = api.endpoint
+        hooks = freezing_hooks(api.process.pid) if "kill" in kinds and api.process else {}
+        if database is not None:
+            database.routes = (*database.routes, target.proxies["postgres"])
+            hooks |= control_hooks(exits.enter_context(control_endpoint(database)))
         primary.tool.backup(primary.endpoint, "rehearsal")
         # A staging environment is warm from its own traffic: a fresh Neo4j's first
         # traversals of cold pages are slow enough to tip its pool into timeouts.
@@ -221,7 +257,6 @@ def serve(
             alertmanager=alertmanager,
             pushgateway=pushgateway,
         )
-        kinds = _kinds(system, opt_in)
         text = profile_text(
             services,
             primary.tool.location.prefix,
@@ -229,7 +264,7 @@ def serve(
             opt_in=opt_in,
             kinds=kinds,
             replicas=_replicated_buckets(system, s3),
-            hooks=freezing_hooks(api.process.pid) if "kill" in kinds and api.process else None,
+            hooks=hooks,
         )
         profile.write_text(text)
         print(f"rehearsal: the stack is up; its profile is {profile}")
@@ -326,6 +361,11 @@ def profile_text(
         f'dsn = "postgresql://{postgres.user}@{postgres.host}:{postgres.port}/{postgres.dbname}"',
         'password = "${REHEARSAL_POSTGRES_PASSWORD}"',
     ]
+    if "postgres_standby" in services:  # the reader endpoint: the standby, wherever it is
+        host, port = services["postgres_standby"]
+        lines.append(
+            f'standby_dsn = "postgresql://{postgres.user}@{host}:{port}/{postgres.dbname}"'
+        )
     if "neo4j" in services:
         neo4j = services["neo4j"]
         lines += [

@@ -68,7 +68,7 @@ class WaitTimeoutError(HarnessError):
         self.last = last
         self.checks = checks
         super().__init__(
-            f"{what}: not within {seconds:g} s ({checks} checks; last seen: {self.seen})"
+            f"{what}: not within {round(seconds, 2):g} s ({checks} checks; last seen: {self.seen})"
         )
 
     @property

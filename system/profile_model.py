@@ -131,6 +131,11 @@ class Api(_Strict):
 class Postgres(_Strict):
     dsn: Annotated[str, AfterValidator(_dsn)]
     password: str | None = None
+    standby_dsn: Annotated[str, AfterValidator(_dsn)] | None = Field(
+        None,
+        description="its streaming standby (same role and password): the failover rehearsal "
+        "samples its lag",
+    )
 
 
 class Neo4j(_Strict):
@@ -230,14 +235,37 @@ class LoadGenerators(_Strict):
 
 class Hooks(_Strict):
     """The environment's own commands for what the harness cannot do to a target it did not
-    start (argv, no shell; `${NAME}` from the environment). `stop_api` makes the target stop
-    answering (e.g. `kubectl scale deploy/api --replicas=0`), `start_api` brings it back;
-    both or neither. Used only where `[chaos] allow` has "kill", `[alerts] induce` names a
-    rule brought about that way (ServiceDown) and `[target] destructive = true`."""
+    start (argv, no shell; `${NAME}` from the environment); each only with `[target]
+    destructive = true`. `stop_api` makes the target stop answering (e.g. `kubectl scale
+    deploy/api --replicas=0`), `start_api` brings it back; both or neither: used where
+    `[chaos] allow` has "kill" and `[alerts] induce` names a rule brought about that way
+    (ServiceDown). `fail_primary` fails the primary database the target writes to and
+    `restore_primary` makes the environment whole again (a primary and its standby, the
+    target on the primary); both or neither: the failover rehearsal. `promote_standby`
+    and `repoint` are its steps where the environment does not take them by itself."""
 
     stop_api: list[str] | None = Field(None, min_length=1, description="argv: the target stops")
     start_api: list[str] | None = Field(
         None, min_length=1, description="argv: the target answers again (also run if the run dies)"
+    )
+    fail_primary: list[str] | None = Field(
+        None, min_length=1, description="argv: the primary database fails (failover rehearsal)"
+    )
+    restore_primary: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="argv: a primary and a standby again, the target on the primary (also run "
+        "if the run dies)",
+    )
+    promote_standby: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="argv: the standby promoted (omit where the environment promotes it)",
+    )
+    repoint: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="argv: the target pointed at the new primary (omit where its route follows)",
     )
 
 

@@ -10,6 +10,12 @@ must read back. Rows: the failover's and the fail-back's RTO (detect, promote, r
 healthy) against the SLO's `rto`; the standby's lag before the failure against `rpo`
 (pushed as the description's `[publish] replication_lag` gauge); the acknowledged writes
 lost: against 0 for a synchronous standby, else their window against `rpo`, each named.
+
+Against a profile (`destructive = true` and its failover `[hooks]`) the environment's own
+commands fail its primary, promote and re-point where it does not itself, and restore it
+afterwards (`dr.failover.rehearse_profile_failover`); the same rows, the lag where the
+profile names the standby (`[services.postgres] standby_dsn`), and a row of the writes the
+failover kept that the restore lost (against 0).
 """
 
 from __future__ import annotations
@@ -21,9 +27,13 @@ from typing import Any
 
 import pytest
 
-from dr.failover import Failover, rehearse_failover
+from dr.errors import RecoveryTimedOutError
+from dr.failover import Failover, rehearse_failover, rehearse_profile_failover
+from fixtures.hooks import FAIL, RESTORE, HookError
 from fixtures.launcher import ServiceLauncher
+from fixtures.providers.api import ApiEndpoint
 from fixtures.providers.base import HttpEndpoint
+from fixtures.providers.postgres import standby_from_profile
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 from fixtures.pushgateway_client import publish
 from plugins.criteria import Criteria
@@ -64,8 +74,7 @@ def test_failover_to_the_standby_under_writes(
     attach_json("failover", failover.evidence())
     back = failover.back
     assert back is not None
-    lines = (failover.describe_rto(), failover.describe_lag(), failover.describe_loss())
-    for line in (*lines, back.describe()):
+    for line in (*_lines(failover), back.describe()):
         attach_text("failover", line)
         print(line)
     _record(failover, harness_context, criteria)
@@ -76,16 +85,91 @@ def test_failover_to_the_standby_under_writes(
     assert failover.seconds <= slo.rto_seconds, failover.describe_rto()
     assert back.seconds <= slo.rto_seconds, back.describe()
     assert back.check.ok, back.describe()
-    if standby.synchronous:
+    _assert_loss(failover, harness_context)
+
+
+@pytest.mark.drill
+@pytest.mark.exclusive  # the environment's database fails over: nothing else runs beside it
+@pytest.mark.criteria("failover_rto", "replication_lag")
+def test_failover_of_the_profiles_primary_under_writes(
+    service_launcher: ServiceLauncher,
+    api: ApiEndpoint,
+    harness_context: HarnessContext,
+    criteria: Criteria,
+) -> None:
+    profile, description = harness_context.profile, harness_context.system.description
+    if profile.is_local:
+        pytest.skip("against a profile only: locally, the test above fails a primary of its own")
+    if FAIL not in profile.hooks:
+        pytest.skip(
+            f"{profile.describe()} has no [hooks] {FAIL} and {RESTORE}: the harness cannot "
+            "fail a primary database it did not start"
+        )
+    if description.write_path is None:
+        pytest.skip(f"{harness_context.system.describe()} has no [write_path]: no writes to count")
+    section = profile.services.get("postgres")
+    standby = standby_from_profile(section) if section is not None else None
+    bound = harness_context.slo.rto_seconds
+    failed = None
+    try:
+        failover = rehearse_profile_failover(
+            profile,
+            api.url,
+            description=description,
+            write_seconds=random.uniform(4.0, 8.0),  # noqa: S311 - a random moment
+            bound_seconds=bound,
+            standby=standby,
+            reaper=service_launcher.reaper,
+        )
+    except (RecoveryTimedOutError, HookError) as error:
+        criteria.within(
+            criterion="failover_rto",
+            scope="postgres (the environment's failover)",
+            bound=bound,
+            unit="s",
+            measured=None,
+            database="postgres",
+            error=str(error),
+        )
+        failed = f"the failover of {profile.describe()}'s primary: {error}"
+    if failed is not None:
+        pytest.fail(failed, pytrace=False)
+    attach_json("failover", failover.evidence())
+    back = failover.back
+    assert back is not None
+    for line in (*_lines(failover), back.describe()):
+        attach_text("failover", line)
+        print(line)
+    _record(failover, harness_context, criteria, standby_named=standby is not None)
+    assert all(result.passed for result in failover.smoke), failover.evidence()["smoke"]
+    assert failover.seconds <= bound, failover.describe_rto()
+    _assert_loss(failover, harness_context)
+    assert all(result.passed for result in back.smoke), [r.line() for r in back.smoke]
+    assert back.check.ok, f"after [hooks] {RESTORE}: {back.describe()}"
+
+
+def _lines(failover: Failover) -> tuple[str, ...]:
+    return (failover.describe_rto(), failover.describe_lag(), failover.describe_loss())
+
+
+def _assert_loss(failover: Failover, context: HarnessContext) -> None:
+    if failover.synchronous:
         assert failover.lost == 0, failover.describe_loss()
     else:
-        assert failover.lost_window_seconds <= slo.rpo_seconds, failover.describe_loss()
+        assert failover.lost_window_seconds <= context.slo.rpo_seconds, failover.describe_loss()
 
 
-def _record(failover: Failover, context: HarnessContext, criteria: Criteria) -> None:
+def _record(
+    failover: Failover, context: HarnessContext, criteria: Criteria, *, standby_named: bool = True
+) -> None:
+    """The failover's rows; against a profile the way back is its `restore_primary`, whose
+    row is the writes it lost, and the lag a skipped row where no standby is named."""
     slo = context.slo
     mode = "synchronous" if failover.synchronous else "asynchronous"
-    scope = f"postgres ({mode} standby promoted)"
+    local = context.profile.is_local
+    scope = (
+        f"postgres ({mode} standby promoted)" if local else "postgres (the environment's failover)"
+    )
     criteria.within(
         criterion="failover_rto",
         scope=scope,
@@ -95,17 +179,28 @@ def _record(failover: Failover, context: HarnessContext, criteria: Criteria) -> 
         database="postgres",
         **{f"{name}_s": round(seconds, 3) for name, seconds in failover.phases.items()},
     )
-    criteria.within(
-        criterion="replication_lag",
-        scope=scope,
-        bound=slo.rpo_seconds,
-        unit="s",
-        measured=failover.lag_before_failure,
-        database="postgres",
-        lag=failover.describe_lag(),
-    )
+    if standby_named:
+        criteria.within(
+            criterion="replication_lag",
+            scope=scope,
+            bound=slo.rpo_seconds,
+            unit="s",
+            measured=failover.lag_before_failure,
+            database="postgres",
+            lag=failover.describe_lag(),
+        )
+    else:
+        criteria.record(
+            criterion="replication_lag",
+            scope=scope,
+            bound=slo.rpo_seconds,
+            unit="s",
+            measured=None,
+            verdict="skipped",
+            reason=f"{context.profile.describe()} names no [services.postgres] standby_dsn",
+        )
     back = failover.back
-    if back is not None:
+    if back is not None and local:
         criteria.within(
             criterion="failover_rto",
             scope="postgres (fail back to the rewound old primary)",
@@ -116,6 +211,17 @@ def _record(failover: Failover, context: HarnessContext, criteria: Criteria) -> 
             rejoin_s=round(back.rejoin_seconds, 3),
             writes_kept=back.check.describe(),
             **{f"{name}_s": round(seconds, 3) for name, seconds in back.phases.items()},
+        )
+    elif back is not None:
+        criteria.within(
+            criterion="failover_writes_lost",
+            scope=f"postgres (after [hooks] {RESTORE})",
+            bound=0,
+            unit="writes",
+            measured=len(back.check.lost) + len(back.check.changed),
+            database="postgres",
+            restore_s=round(back.rejoin_seconds, 3),
+            writes=back.check.describe(),
         )
     lost = {"lost": failover.lost, "writes": failover.describe_loss(), "database": "postgres"}
     if failover.synchronous:

@@ -1,21 +1,27 @@
 """A staging rehearsal: the README's drill command against a shared environment, for real.
 
-A separate process (`python -m drill.rehearsal`) starts a complete environment the way an
-outside operator runs one — the databases, the reference target, Prometheus evaluating
-the shipped rules, Alertmanager routing the harness's test alerts to a quiet receiver, a
-Pushgateway, Toxiproxy, WAL archived to S3 — and writes its target profile (secrets as
-`${NAME}`, `destructive = false`). The drill then runs against that profile as it would
-against staging (`--quick`: its pr_gate tests): the destructive tests are refused with the
-reason; the induced alerts fire in the profile's Alertmanager and resolve; the allowed
-chaos experiment runs through the profile's Toxiproxy; the profile's archive is restored
-locally with its phases timed and a marker found. With a profile that does not opt in,
-nothing is pushed and nothing is written. (The load gates through a profile are
-`test_load_suite_catches_faults.py`'s: a 4 %-slow target passes, a 10 %-slow one fails.)
+A separate process (`python -m drill.rehearsal --destructive`) starts a complete
+environment the way an outside operator runs one — the databases (Postgres with a
+streaming standby behind writer and reader endpoints), the reference target, Prometheus
+evaluating the shipped rules, Alertmanager routing the harness's test alerts to a quiet
+receiver, a Pushgateway, Toxiproxy, WAL archived to S3 — and writes its target profile
+(secrets as `${NAME}`, `destructive = true`, `[hooks]` that fail its database over). The
+drill then runs against that profile with `destructive = false`, as it would against
+staging (`--quick`: its pr_gate tests): the destructive tests are refused with the reason;
+the induced alerts fire in the profile's Alertmanager and resolve; the allowed chaos
+experiment runs through the profile's Toxiproxy; the profile's archive is restored locally
+with its phases timed and a marker found. With a profile that does not opt in, nothing is
+pushed and nothing is written. With `destructive = true` the failover rehearsal runs
+through the environment's own commands: a `repoint` that does nothing fails it at the RTO
+bound, and the environment is restored, so the next one, with the profile as written,
+passes. (The load gates through a profile are `test_load_suite_catches_faults.py`'s: a
+4 %-slow target passes, a 10 %-slow one fails.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -43,8 +49,17 @@ DRILL_SECONDS = 900.0
 
 @dataclass(frozen=True)
 class Rehearsal:
-    profile: Path
+    profile: Path  # as the rehearsal wrote it: destructive = true, failover [hooks]
     secrets: dict[str, str]
+
+    @property
+    def shared(self) -> Path:
+        """The same environment as a shared staging's profile: not destructive, no hooks."""
+        shared = self.profile.with_name("shared.toml")
+        if not shared.exists():
+            text = self.profile.read_text().split("\n[hooks]")[0]
+            shared.write_text(text.replace("destructive = true", "destructive = false"))
+        return shared
 
     def environment(self) -> dict[str, str]:
         # the drill's evidence in the rehearsal's directory, not in the reports/ of this run
@@ -65,6 +80,7 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
                 "drill.rehearsal",
                 "--profile",
                 str(profile),
+                "--destructive",
                 "--induce",
                 "RPOViolated",
                 "--induce",
@@ -117,7 +133,7 @@ def drill(rehearsal: Rehearsal, *arguments: str) -> subprocess.CompletedProcess[
 
 
 def test_the_drill_runs_against_the_rehearsal_profile(rehearsal: Rehearsal) -> None:
-    run = drill(rehearsal, "--target", str(rehearsal.profile))
+    run = drill(rehearsal, "--target", str(rehearsal.shared))
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-6000:]
     assert "preflight passed" in output
@@ -136,7 +152,7 @@ def test_the_drill_runs_against_the_rehearsal_profile(rehearsal: Rehearsal) -> N
 def test_a_profile_that_does_not_opt_in_gets_nothing_pushed_or_written(
     rehearsal: Rehearsal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = rehearsal.profile.read_text()
+    text = rehearsal.shared.read_text()
     quiet = tmp_path / "no-opt-in.toml"
     quiet.write_text(
         text.split("\n[alerts]")[0].replace("write_markers = true", "write_markers = false")
@@ -169,3 +185,61 @@ def _markers(dsn: str) -> int:
             return 0
         counted = db.execute("SELECT count(*) FROM reliability_harness_markers").fetchone()
     return int(counted[0]) if counted else 0
+
+
+def test_the_environments_failover_fails_without_its_repoint_and_passes_with_it(
+    rehearsal: Rehearsal, tmp_path: Path
+) -> None:
+    """The environment's primary failed over through its `[hooks]` (the rehearsal's
+    platform commands) under the ledger's writes. First with a `repoint` that does nothing
+    (the target stays on the lost primary): the rehearsal fails at the RTO bound, naming
+    it, and `restore_primary` still runs. Then as written: every row passes with measured
+    values, the environment restored again, no write lost."""
+    text = rehearsal.profile.read_text()
+    assert "restore_primary = " in text, text
+    assert "standby_dsn = " in text, text
+    broken = tmp_path / "no-repoint.toml"
+    broken.write_text(
+        re.sub(r"^repoint = .*$", 'repoint = ["true"]', text, flags=re.MULTILINE).replace(
+            "[services.api]", f"[slo]\nrto_seconds = {RTO_BOUND_SECONDS}\n\n[services.api]"
+        )
+    )
+    run = _failover(rehearsal, broken, tmp_path / "broken.jsonl")
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output[-4000:]
+    assert f"within the RTO bound ({RTO_BOUND_SECONDS} s from the failure)" in output, output
+    assert "postgres': 'error" in output, output[-4000:]  # the target still on the lost primary
+    assert "Traceback" not in output
+    assert _verdicts(tmp_path / "broken.jsonl") == {"failover_rto": ["fail"]}
+
+    run = _failover(rehearsal, rehearsal.profile, tmp_path / "rows.jsonl")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "after [hooks] restore_primary" in output, output
+    verdicts = _verdicts(tmp_path / "rows.jsonl")
+    assert verdicts == {
+        "failover_rto": ["pass"],
+        "replication_lag": ["pass"],
+        "failover_writes_lost": ["pass"],  # after the restore
+        "failover_rpo": ["pass"],  # the reference's standby is asynchronous
+    }, verdicts
+
+
+RTO_BOUND_SECONDS = 10
+
+
+def _failover(rehearsal: Rehearsal, profile: Path, rows: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/dr/test_failover.py", "-k", "profiles",
+         "--target", str(profile), "-p", "no:cacheprovider", "-s", f"--criteria-file={rows}"],
+        cwd=ROOT, env=rehearsal.environment(), capture_output=True, text=True,
+        timeout=DRILL_SECONDS, check=False,
+    )  # fmt: skip
+
+
+def _verdicts(rows: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in rows.read_text().splitlines():
+        row = json.loads(line)
+        found.setdefault(row["criterion"], []).append(row["verdict"])
+    return found

@@ -8,6 +8,8 @@ import pytest
 
 from fixtures.errors import ProfileError
 from fixtures.profile import Slo, load_profile
+from fixtures.providers.postgres import PostgresProvider, standby_from_profile
+from fixtures.providers.registry import check_profile_services
 
 STAGING = """
 [target]
@@ -94,6 +96,48 @@ def test_hooks_are_argvs_with_secrets_substituted_both_or_neither(tmp_path: Path
     assert "s3-s3cret" in profile.secrets
 
 
+def test_the_failover_hooks_are_read_with_their_optional_steps(tmp_path: Path) -> None:
+    text = (
+        "[target]\nname = 'x'\n[hooks]\n"
+        "fail_primary = ['patronictl', 'restart', '--force', 'pg', 'pg-0']\n"
+        "restore_primary = ['patronictl', 'reinit', '--force', 'pg', 'pg-0']\n"
+        "repoint = ['kubectl', 'rollout', 'restart', 'deploy/api']\n"
+    )
+    hooks = load_profile(write(tmp_path, text)).hooks
+    assert set(hooks) == {"fail_primary", "restore_primary", "repoint"}  # it promotes itself
+    assert hooks["repoint"][-1] == "deploy/api"
+
+
+def test_a_standby_dsn_is_read_with_the_primarys_password(tmp_path: Path) -> None:
+    text = (
+        "[target]\nname = 'x'\n[services.postgres]\n"
+        "dsn = 'postgresql://app@db-rw:5432/app'\npassword = 'pw'\n"
+        "standby_dsn = 'postgresql://app@db-ro:6432/app'\n"
+    )
+    section = load_profile(write(tmp_path, text)).services["postgres"]
+    standby = standby_from_profile(section)
+    assert standby is not None
+    assert (standby.host, standby.port, standby.user, standby.password) == (
+        "db-ro",
+        6432,
+        "app",
+        "pw",
+    )
+    assert PostgresProvider().from_profile(section).host == "db-rw"
+    assert standby_from_profile({"dsn": "postgresql://app@db-rw/app"}) is None
+
+
+def test_a_bad_standby_dsn_is_one_line_naming_its_key(tmp_path: Path) -> None:
+    text = (
+        "[target]\nname = 'x'\n[services.postgres]\n"
+        "dsn = 'postgresql://app@db-rw:5432/app'\nstandby_dsn = 'host=db-ro port=x5432'\n"
+    )
+    profile = load_profile(write(tmp_path, text))
+    with pytest.raises(ProfileError) as raised:
+        check_profile_services(profile)
+    assert "[services.postgres] standby_dsn names port 'x5432': give a number" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("hooks", "expected"),
     [
@@ -102,8 +146,30 @@ def test_hooks_are_argvs_with_secrets_substituted_both_or_neither(tmp_path: Path
         ("stop_api = []\nstart_api = ['true']", "'hooks.stop_api'"),
         ("stop_api = ['']\nstart_api = ['true']", "must be a command as a list of strings"),
         ("kill_api = ['true']", "key 'hooks.kill_api' is unknown"),
+        (
+            "fail_primary = ['true']",
+            "key 'hooks.restore_primary' is required with hooks.fail_primary: both or neither",
+        ),
+        (
+            "restore_primary = ['true']\nstop_api = ['true']\nstart_api = ['true']",
+            "key 'hooks.fail_primary' is required with hooks.restore_primary",
+        ),
+        (
+            "repoint = ['true']",
+            "key 'hooks.repoint' is a failover step: it needs hooks.fail_primary and "
+            "hooks.restore_primary",
+        ),
     ],
-    ids=["one-of-two", "a-shell-string", "empty", "empty-word", "unknown"],
+    ids=[
+        "one-of-two",
+        "a-shell-string",
+        "empty",
+        "empty-word",
+        "unknown",
+        "a-failure-without-its-restore",
+        "a-restore-without-its-failure",
+        "a-step-alone",
+    ],
 )
 def test_a_bad_hook_is_one_line_naming_its_key(tmp_path: Path, hooks: str, expected: str) -> None:
     with pytest.raises(ProfileError) as raised:

@@ -1,0 +1,52 @@
+"""A profile's fault hooks and their undo (`fixtures.hooks`): the undo runs on every way
+out, once, also after a fault command that failed half-way."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.hooks import HookError, primary_failed
+from fixtures.profile import Slo, TargetProfile
+
+
+def _profile(log: Path, fail_exit: int = 0) -> TargetProfile:
+    def hook(word: str, status: int = 0) -> tuple[str, ...]:
+        script = f"open({str(log)!r}, 'a').write({word!r} + ' '); raise SystemExit({status})"
+        return (sys.executable, "-c", script)
+
+    hooks = {"fail_primary": hook("fail", fail_exit), "restore_primary": hook("restore")}
+    return TargetProfile("staging", log.parent / "p.toml", True, Slo(), hooks=hooks)
+
+
+def test_the_restore_runs_on_the_way_out_of_a_failed_block(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with pytest.raises(RuntimeError), primary_failed(_profile(log)):
+        raise RuntimeError("the rehearsal broke")
+    assert log.read_text().split() == ["fail", "restore"]
+
+
+def test_a_restore_taken_early_is_timed_and_not_run_again(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with primary_failed(_profile(log)) as restore:
+        seconds = restore()
+        assert restore() == seconds
+    assert log.read_text().split() == ["fail", "restore"]
+    assert seconds > 0
+
+
+def test_a_failure_command_that_fails_is_one_line_and_still_undone(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with pytest.raises(HookError) as raised, primary_failed(_profile(log, fail_exit=3)):
+        pytest.fail("the block must not run")
+    assert "[hooks] fail_primary of staging" in str(raised.value)
+    assert "exited 3" in str(raised.value)
+    assert log.read_text().split() == ["fail", "restore"]
+
+
+def test_a_profile_without_failover_hooks_is_refused_naming_them(tmp_path: Path) -> None:
+    profile = TargetProfile("staging", tmp_path / "p.toml", True, Slo())
+    with pytest.raises(HookError, match=r"no \[hooks\] fail_primary and restore_primary"):
+        primary_failed(profile).__enter__()

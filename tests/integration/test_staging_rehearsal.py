@@ -193,17 +193,17 @@ def test_the_environments_failover_fails_without_its_repoint_and_passes_with_it(
     """The environment's primary failed over through its `[hooks]` (the rehearsal's
     platform commands) under the ledger's writes. First with a `repoint` that does nothing
     (the target stays on the lost primary): the rehearsal fails at the RTO bound, naming
-    it, and `restore_primary` still runs. Then as written: every row passes with measured
-    values, the environment restored again, no write lost."""
+    it, and `restore_primary` still runs. Then as written, under the same bound (a failover
+    takes ~3 s here): every row passes with measured values, the environment restored
+    again, no write lost."""
     text = rehearsal.profile.read_text()
     assert "restore_primary = " in text, text
     assert "standby_dsn = " in text, text
-    broken = tmp_path / "no-repoint.toml"
-    broken.write_text(
-        re.sub(r"^repoint = .*$", 'repoint = ["true"]', text, flags=re.MULTILINE).replace(
-            "[services.api]", f"[slo]\nrto_seconds = {RTO_BOUND_SECONDS}\n\n[services.api]"
-        )
+    bounded = text.replace(
+        "[services.api]", f"[slo]\nrto_seconds = {RTO_BOUND_SECONDS}\n\n[services.api]"
     )
+    broken = tmp_path / "no-repoint.toml"
+    broken.write_text(re.sub(r"^repoint = .*$", 'repoint = ["true"]', bounded, flags=re.MULTILINE))
     run = _failover(rehearsal, broken, tmp_path / "broken.jsonl")
     output = run.stdout + run.stderr
     assert run.returncode == 1, output[-4000:]
@@ -212,7 +212,9 @@ def test_the_environments_failover_fails_without_its_repoint_and_passes_with_it(
     assert "Traceback" not in output
     assert _verdicts(tmp_path / "broken.jsonl") == {"failover_rto": ["fail"]}
 
-    run = _failover(rehearsal, rehearsal.profile, tmp_path / "rows.jsonl")
+    healthy = tmp_path / "bounded.toml"  # the same bound: a working failover passes it
+    healthy.write_text(bounded)
+    run = _failover(rehearsal, healthy, tmp_path / "rows.jsonl")
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
     assert "after [hooks] restore_primary" in output, output

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.hooks import HookError, primary_failed
+from fixtures.lifecycle.reaper import Reaper
 from fixtures.profile import Slo, TargetProfile
 
 
@@ -50,3 +51,15 @@ def test_a_profile_without_failover_hooks_is_refused_naming_them(tmp_path: Path)
     profile = TargetProfile("staging", tmp_path / "p.toml", True, Slo())
     with pytest.raises(HookError, match=r"no \[hooks\] fail_primary and restore_primary"):
         primary_failed(profile).__enter__()
+
+
+def test_a_run_that_dies_with_its_primary_failed_has_it_restored_by_the_reaper(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log"
+    reaper = Reaper()
+    try:
+        primary_failed(_profile(log), reaper).__enter__()  # and the harness dies in the block
+    finally:
+        reaper.close()  # its pipe closes: the reaper undoes what is still listed
+    assert log.read_text().split() == ["fail", "restore"]

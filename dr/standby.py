@@ -283,7 +283,9 @@ def rejoin(
     """The lost primary back as the new primary's standby: `pg_rewind` of its data directory
     (crash recovery first, as pg_rewind does for a server that was not shut down cleanly)
     onto the new primary's timeline, then started streaming from it (`settings`: as
-    `start_standby`'s). The caller stops it."""
+    `start_standby`'s). pg_rewind reads the old primary's WAL back to its last checkpoint
+    before the fork: it must still be in pg_wal (`wal_keep_size`, frequent checkpoints).
+    The caller stops it."""
     data = old.endpoint.data_dir
     if data is None or old.endpoint.bindir is None:
         raise StandbyError(

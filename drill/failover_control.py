@@ -26,6 +26,7 @@ import contextlib
 import http.server
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ from fixtures.providers.postgres import PostgresEndpoint
 from fixtures.providers.toxiproxy import ToxiproxyEndpoint
 
 ACTIONS = (FAILOVER_HOOKS[0], *FAILOVER_STEPS, FAILOVER_HOOKS[1])
+# Every server's, the primary's from its start: rewindable (`PRIMARY_SETTINGS`), and the
+# WAL pg_rewind reads back to the last checkpoint before the fork still in pg_wal however
+# long the rehearsal has run: a checkpoint every 30 s (its redo at most a minute old) and
+# 16 segments kept (`archive_timeout` switches one every few seconds under writes; with 8
+# kept, a failover two minutes after the last backup found its checkpoint's WAL recycled).
+SERVER_SETTINGS = {**PRIMARY_SETTINGS, "checkpoint_timeout": "30s", "wal_keep_size": "'256MB'"}
 WRITER, READER = "postgres-writer-rehearsal", "postgres-reader-rehearsal"
 REQUEST_TIMEOUT_SECONDS = 110  # under the harness's hook timeout (fixtures.hooks)
 # The hook: POST to the action's URL; the rehearsal's one-line error on stderr if it fails.
@@ -153,9 +160,9 @@ def replicated_database(
     synchronous: bool,
     work_root: Path,
 ) -> Iterator[tuple[ReplicatedDatabase, Endpoints]]:
-    """A standby of `primary` (started with `PRIMARY_SETTINGS`) and the writer and reader
+    """A standby of `primary` (started with `SERVER_SETTINGS`) and the writer and reader
     endpoints; the standby is stopped afterwards (the launcher stops the rest)."""
-    settings = {**settings, **PRIMARY_SETTINGS}
+    settings = {**settings, **SERVER_SETTINGS}
     with replication_link(launcher, toxiproxy, primary.endpoint) as (_, address):
         standby = start_standby(launcher, primary.endpoint, address, work_root, settings)
         try:
@@ -193,15 +200,17 @@ def control_endpoint(database: ReplicatedDatabase) -> Iterator[str]:
             if action not in ACTIONS:
                 self._answer(404, f"no action {action!r}: one of {', '.join(ACTIONS)}")
                 return
+            started = time.monotonic()
             try:
                 database.take(action)
             except Exception as error:
                 said = str(error).strip().splitlines()
                 self._answer(500, f"{action}: {said[0] if said else type(error).__name__}")
                 return
-            self._answer(200, f"{action}: done")
+            self._answer(200, f"{action}: done in {time.monotonic() - started:.2f} s")
 
         def _answer(self, status: int, text: str) -> None:
+            print(f"rehearsal: control {status} {text}", flush=True)
             body = text.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -210,7 +219,7 @@ def control_endpoint(database: ReplicatedDatabase) -> Iterator[str]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
-            print(f"rehearsal: control {format % args}", flush=True)
+            pass  # `_answer` says what was done
 
     server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, name="failover-control", daemon=True)

@@ -48,8 +48,12 @@ from alerting.stack import PUSHGATEWAY_JOB, evaluating_prometheus
 from alerting.webhook import WebhookReceiver
 from dr.buckets import seed_mirrored
 from dr.primary import archiving_primary
-from dr.standby import PRIMARY_SETTINGS
-from drill.failover_control import control_endpoint, control_hooks, replicated_database
+from drill.failover_control import (
+    SERVER_SETTINGS,
+    control_endpoint,
+    control_hooks,
+    replicated_database,
+)
 from fixtures.backend import Backend
 from fixtures.errors import HarnessError
 from fixtures.launcher import ServiceLauncher
@@ -189,7 +193,7 @@ def serve(
             launcher,
             s3,
             ARCHIVE_TIMEOUT_SECONDS,
-            extra_settings=PRIMARY_SETTINGS if failover else None,
+            extra_settings=SERVER_SETTINGS if failover else None,
             login=login,
         ) as primary,
         contextlib.ExitStack() as exits,

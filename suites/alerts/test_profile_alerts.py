@@ -84,6 +84,7 @@ def _profile_stack(
 
 
 @pytest.mark.pr_gate
+@pytest.mark.quiet  # pushes to and waits on the profile's stack: beside a measurement
 def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
     induced_rule_name: str | None,
     service_launcher: ServiceLauncher,
@@ -141,6 +142,7 @@ def test_an_induced_condition_fires_in_the_profiles_alertmanager_and_resolves(
 
 
 @pytest.mark.pr_gate
+@pytest.mark.quiet  # waits on the profile's stack: beside a measurement
 @pytest.mark.criteria("no_false_alarms")
 def test_nothing_of_the_harness_fires_while_healthy_results_are_pushed(
     service_launcher: ServiceLauncher,

@@ -206,6 +206,7 @@ def test_the_environments_failover_fails_without_its_repoint_and_passes_with_it(
     broken.write_text(re.sub(r"^repoint = .*$", 'repoint = ["true"]', bounded, flags=re.MULTILINE))
     run = _failover(rehearsal, broken, tmp_path / "broken.jsonl")
     output = run.stdout + run.stderr
+    print(output)
     assert run.returncode == 1, output[-4000:]
     assert f"within the RTO bound ({RTO_BOUND_SECONDS} s from the failure)" in output, output
     assert "postgres': 'error" in output, output[-4000:]  # the target still on the lost primary
@@ -216,6 +217,7 @@ def test_the_environments_failover_fails_without_its_repoint_and_passes_with_it(
     healthy.write_text(bounded)
     run = _failover(rehearsal, healthy, tmp_path / "rows.jsonl")
     output = run.stdout + run.stderr
+    print(output)
     assert run.returncode == 0, output[-4000:]
     assert "after [hooks] restore_primary" in output, output
     verdicts = _verdicts(tmp_path / "rows.jsonl")

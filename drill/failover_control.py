@@ -22,7 +22,6 @@ line, which the hook prints.
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import sys
 import threading
@@ -44,6 +43,7 @@ from dr.standby import (
     wait_streaming,
 )
 from fixtures.launcher import RunningService, ServiceLauncher
+from fixtures.lifecycle.loopback_http import serving
 from fixtures.lifecycle.ports import LOOPBACK
 from fixtures.profile import FAILOVER_HOOKS, FAILOVER_STEPS
 from fixtures.providers.postgres import PostgresEndpoint
@@ -221,16 +221,8 @@ def control_endpoint(database: ReplicatedDatabase) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass  # `_answer` says what was done
 
-    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="failover-control", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        with contextlib.suppress(RuntimeError):
-            thread.join(timeout=5)
+    with serving(Handler) as url:
+        yield url
 
 
 def control_hooks(url: str) -> dict[str, list[str]]:

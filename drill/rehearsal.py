@@ -21,7 +21,10 @@ names the archive (`[dr]`) with `write_markers = true`, and allows latency chaos
 its Toxiproxy, and the kinds of the profile faults it induces; where one is a kill
 (ServiceDown), `[hooks]` that freeze and release the target's process group, as a
 platform's own stop and start commands would (used only with `--destructive`, which writes
-`destructive = true`). `--no-opt-in` writes one that allows none of these.
+`destructive = true`). With `--destructive`, for a system with `[dr.standby]`, its Postgres
+is a primary and a streaming standby behind a writer and a reader endpoint (the profile's
+`dsn` and `standby_dsn`), with `[hooks]` that fail it over as a platform would
+(`drill/failover_control.py`). `--no-opt-in` writes one that allows none of these.
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--destructive",
         action="store_true",
         help="a profile with destructive = true: the drill may stop the target through its "
-        "[hooks] (ServiceDown) and run the destructive tests a profile allows",
+        "[hooks] (ServiceDown), fail its database over (a standby and failover [hooks], for "
+        "a system with [dr.standby]) and run the destructive tests a profile allows",
     )
     parser.add_argument("--system", default=DEFAULT_SYSTEM, help="the system description")
     parser.add_argument(

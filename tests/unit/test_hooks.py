@@ -13,12 +13,15 @@ from fixtures.lifecycle.reaper import Reaper
 from fixtures.profile import Slo, TargetProfile
 
 
-def _profile(log: Path, fail_exit: int = 0) -> TargetProfile:
+def _profile(log: Path, fail_exit: int = 0, restore_exit: int = 0) -> TargetProfile:
     def hook(word: str, status: int = 0) -> tuple[str, ...]:
         script = f"open({str(log)!r}, 'a').write({word!r} + ' '); raise SystemExit({status})"
         return (sys.executable, "-c", script)
 
-    hooks = {"fail_primary": hook("fail", fail_exit), "restore_primary": hook("restore")}
+    hooks = {
+        "fail_primary": hook("fail", fail_exit),
+        "restore_primary": hook("restore", restore_exit),
+    }
     return TargetProfile("staging", log.parent / "p.toml", True, Slo(), hooks=hooks)
 
 
@@ -36,6 +39,19 @@ def test_a_restore_taken_early_is_timed_and_not_run_again(tmp_path: Path) -> Non
         assert restore() == seconds
     assert log.read_text().split() == ["fail", "restore"]
     assert seconds > 0
+
+
+def test_a_restore_that_fails_is_tried_once_and_its_own_error_is_the_one_raised(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log"
+    failing = _profile(log, restore_exit=1)
+    with (
+        pytest.raises(HookError, match=r"restore_primary of staging .* exited 1"),
+        primary_failed(failing) as restore,
+    ):
+        restore()
+    assert log.read_text().split() == ["fail", "restore"]
 
 
 def test_a_failure_command_that_fails_is_one_line_and_still_undone(tmp_path: Path) -> None:

@@ -170,24 +170,21 @@ def _record(
     scope = (
         f"postgres ({mode} standby promoted)" if local else "postgres (the environment's failover)"
     )
-    criteria.within(
-        criterion="failover_rto",
-        scope=scope,
-        bound=slo.rto_seconds,
-        unit="s",
-        measured=failover.seconds,
-        database="postgres",
-        **{f"{name}_s": round(seconds, 3) for name, seconds in failover.phases.items()},
-    )
+    phases = {f"{name}_s": round(seconds, 3) for name, seconds in failover.phases.items()}
+    lost = {"lost": failover.lost, "writes": failover.describe_loss()}
+    # criterion, scope, bound, unit, measured, details: each row against an upper bound
+    rows: list[tuple[str, str, float, str, float | None, dict[str, Any]]] = [
+        ("failover_rto", scope, slo.rto_seconds, "s", failover.seconds, phases),
+        (
+            ("failover_writes_lost", scope, 0, "writes", failover.lost, lost)
+            if failover.synchronous
+            else ("failover_rpo", scope, slo.rpo_seconds, "s", failover.lost_window_seconds, lost)
+        ),
+    ]
     if standby_named:
-        criteria.within(
-            criterion="replication_lag",
-            scope=scope,
-            bound=slo.rpo_seconds,
-            unit="s",
-            measured=failover.lag_before_failure,
-            database="postgres",
-            lag=failover.describe_lag(),
+        lag = {"lag": failover.describe_lag()}
+        rows.append(
+            ("replication_lag", scope, slo.rpo_seconds, "s", failover.lag_before_failure, lag)
         )
     else:
         criteria.record(
@@ -201,46 +198,27 @@ def _record(
         )
     back = failover.back
     if back is not None and local:
-        criteria.within(
-            criterion="failover_rto",
-            scope="postgres (fail back to the rewound old primary)",
-            bound=slo.rto_seconds,
-            unit="s",
-            measured=back.seconds,
-            database="postgres",
-            rejoin_s=round(back.rejoin_seconds, 3),
-            writes_kept=back.check.describe(),
+        details = {
+            "rejoin_s": round(back.rejoin_seconds, 3),
+            "writes_kept": back.check.describe(),
             **{f"{name}_s": round(seconds, 3) for name, seconds in back.phases.items()},
-        )
+        }
+        scope_back = "postgres (fail back to the rewound old primary)"
+        rows.append(("failover_rto", scope_back, slo.rto_seconds, "s", back.seconds, details))
     elif back is not None:
+        details = {"restore_s": round(back.rejoin_seconds, 3), "writes": back.check.describe()}
+        missing = len(back.check.lost) + len(back.check.changed)
+        scope_back = f"postgres (after [hooks] {RESTORE})"
+        rows.append(("failover_writes_lost", scope_back, 0, "writes", missing, details))
+    for criterion, where, bound, unit, measured, more in rows:
         criteria.within(
-            criterion="failover_writes_lost",
-            scope=f"postgres (after [hooks] {RESTORE})",
-            bound=0,
-            unit="writes",
-            measured=len(back.check.lost) + len(back.check.changed),
+            criterion=criterion,
+            scope=where,
+            bound=bound,
+            unit=unit,
+            measured=measured,
             database="postgres",
-            restore_s=round(back.rejoin_seconds, 3),
-            writes=back.check.describe(),
-        )
-    lost = {"lost": failover.lost, "writes": failover.describe_loss(), "database": "postgres"}
-    if failover.synchronous:
-        criteria.within(
-            criterion="failover_writes_lost",
-            scope=scope,
-            bound=0,
-            unit="writes",
-            measured=failover.lost,
-            **lost,
-        )
-    else:
-        criteria.within(
-            criterion="failover_rpo",
-            scope=scope,
-            bound=slo.rpo_seconds,
-            unit="s",
-            measured=failover.lost_window_seconds,
-            **lost,
+            **more,
         )
 
 
